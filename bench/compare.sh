@@ -1,0 +1,178 @@
+#!/usr/bin/env bash
+# bench/compare.sh — Pylon against nginx, HAProxy, Caddy and a bare Pingora proxy.
+#
+# What is compared: requests per second and p99 latency of each proxy in front of the SAME
+# origin (an nginx answering a 12-byte body), one worker each, HTTP/1.1 keep-alive on both
+# sides, driven by wrk. Rounds alternate between the proxies so that drift in the machine
+# (thermal, noisy neighbours) hits all of them alike; the median round is reported, with
+# ratios against nginx (the target to beat) and against the bare Pingora proxy (the floor).
+#
+# Usage: bench/compare.sh            (env: ROUNDS=3 DURATION=10 CONNECTIONS=50 PROXIES="...")
+# Needs: nginx, haproxy, caddy, wrk (apt-get install nginx-light haproxy caddy wrk), cmake.
+# Everything listens on 127.0.0.1 ephemeral ports and is stopped by pid on exit.
+set -euo pipefail
+
+ROUNDS=${ROUNDS:-3}
+DURATION=${DURATION:-10}
+CONNECTIONS=${CONNECTIONS:-50}
+PROXIES=${PROXIES:-"nginx haproxy caddy bare-pingora pylon"}
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+WORK=$(mktemp -d /tmp/pylon-bench.XXXXXX)
+PIDS=()
+
+cleanup() {
+  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+  for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+wait_port() {
+  for _ in $(seq 1 300); do
+    (exec 3<>/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0
+    sleep 0.05
+  done
+  echo "nothing listens on $1" >&2; return 1
+}
+
+echo "building release binaries (mimalloc, fat LTO)..." >&2
+[ "${SKIP_BUILD:-0}" = 1 ] || (cd "$ROOT" && cargo build --release -q -p pylon -p bare-pingora)
+
+ORIGIN=$(free_port)
+mkdir -p "$WORK/origin"
+cat > "$WORK/origin/nginx.conf" <<CONF
+worker_processes 1;
+daemon off;
+pid $WORK/origin/nginx.pid;
+error_log $WORK/origin/error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  keepalive_requests 1000000;
+  server {
+    listen 127.0.0.1:$ORIGIN;
+    location / { return 200 "hello world\n"; }
+  }
+}
+CONF
+nginx -p "$WORK/origin" -c "$WORK/origin/nginx.conf" & PIDS+=($!)
+wait_port "$ORIGIN"
+
+declare -A PORT
+start_proxy() {
+  local name=$1 port; port=$(free_port); PORT[$name]=$port
+  mkdir -p "$WORK/$name"
+  case $name in
+    nginx)
+      cat > "$WORK/nginx/nginx.conf" <<CONF
+worker_processes 1;
+daemon off;
+pid $WORK/nginx/nginx.pid;
+error_log $WORK/nginx/error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  keepalive_requests 1000000;
+  upstream origin { server 127.0.0.1:$ORIGIN; keepalive 128; }
+  server {
+    listen 127.0.0.1:$port;
+    location / {
+      proxy_pass http://origin;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+    }
+  }
+}
+CONF
+      nginx -p "$WORK/nginx" -c "$WORK/nginx/nginx.conf" & PIDS+=($!) ;;
+    haproxy)
+      cat > "$WORK/haproxy/haproxy.cfg" <<CONF
+global
+  nbthread 1
+defaults
+  mode http
+  timeout connect 5s
+  timeout client 30s
+  timeout server 30s
+  http-reuse always
+frontend f
+  bind 127.0.0.1:$port
+  default_backend b
+backend b
+  server o 127.0.0.1:$ORIGIN
+CONF
+      haproxy -f "$WORK/haproxy/haproxy.cfg" -db & PIDS+=($!) ;;
+    caddy)
+      cat > "$WORK/caddy/Caddyfile" <<CONF
+{
+  admin off
+  auto_https off
+}
+http://127.0.0.1:$port {
+  reverse_proxy 127.0.0.1:$ORIGIN
+}
+CONF
+      GOMAXPROCS=1 XDG_DATA_HOME="$WORK/caddy" XDG_CONFIG_HOME="$WORK/caddy" \
+        caddy run --config "$WORK/caddy/Caddyfile" --adapter caddyfile >"$WORK/caddy/log" 2>&1 & PIDS+=($!) ;;
+    bare-pingora)
+      "$ROOT/target/release/bare-pingora" "127.0.0.1:$port" "127.0.0.1:$ORIGIN" \
+        >"$WORK/bare-pingora/log" 2>&1 & PIDS+=($!) ;;
+    pylon)
+      # A realistic small table: the request matches one route among several hosts and
+      # prefixes, then round robin over the upstream's servers (here one origin, twice).
+      cat > "$WORK/pylon/pylon.yaml" <<CONF
+server: { threads: 1, pid_file: $WORK/pylon/pylon.pid }
+listeners:
+  - { name: web, address: "127.0.0.1:$port" }
+upstreams:
+  origin: { servers: ["127.0.0.1:$ORIGIN", "127.0.0.1:$ORIGIN"] }
+routes:
+  - { name: shop, rule: "Host(\`shop.example.com\`) && PathPrefix(\`/cart\`)", upstream: origin }
+  - { name: api-v1, rule: "Host(\`api.example.com\`) && PathPrefix(\`/v1\`)", upstream: origin }
+  - { name: api-v2, rule: "Host(\`api.example.com\`) && PathPrefix(\`/v2\`)", upstream: origin }
+  - { name: admin, rule: "PathPrefix(\`/admin\`) && ClientIP(\`10.0.0.0/8\`)", upstream: origin }
+  - { name: health, rule: "Path(\`/health\`)", respond: { status: 200, body: "ok" } }
+  - { name: default, rule: "PathPrefix(\`/\`)", upstream: origin }
+CONF
+      "$ROOT/target/release/pylon" -c "$WORK/pylon/pylon.yaml" --log-level warn \
+        >"$WORK/pylon/log" 2>&1 & PIDS+=($!) ;;
+    *) echo "unknown proxy $name" >&2; exit 2 ;;
+  esac
+  wait_port "$port"
+}
+
+for p in $PROXIES; do start_proxy "$p"; done
+
+declare -A RPS P99
+for round in $(seq 1 "$ROUNDS"); do
+  for p in $PROXIES; do
+    out=$(wrk -t1 -c"$CONNECTIONS" -d"${DURATION}s" --latency "http://127.0.0.1:${PORT[$p]}/")
+    rps=$(awk '/^Requests\/sec/ {print $2}' <<<"$out")
+    p99=$(awk '$1=="99%" {print $2}' <<<"$out")
+    errors=$(awk '/Non-2xx|Socket errors/ {print}' <<<"$out")
+    [ -n "$errors" ] && echo "  $p: $errors" >&2
+    RPS[$p]+="$rps "; P99[$p]+="$p99 "
+    printf 'round %d %-13s %10s req/s  p99 %s\n' "$round" "$p" "$rps" "$p99" >&2
+  done
+done
+
+median() { tr ' ' '\n' | { grep -v '^$' || true; } | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+to_ms() { # wrk prints 812.00us / 1.23ms / 1.01s
+  tr ' ' '\n' | { grep -v '^$' || true; } | awk '/us$/ {sub("us","");print $1/1000;next} /ms$/ {sub("ms","");print $1;next} /s$/ {sub("s","");print $1*1000}'
+}
+
+nginx_rps=$(median <<<"${RPS[nginx]:-}")
+bare_rps=$(median <<<"${RPS[bare-pingora]:-}")
+echo
+echo "| proxy | req/s (median of $ROUNDS) | p99 ms (median) | vs nginx | vs bare Pingora |"
+echo "| --- | ---: | ---: | ---: | ---: |"
+for p in $PROXIES; do
+  rps=$(median <<<"${RPS[$p]}")
+  p99=$(to_ms <<<"${P99[$p]}" | median)
+  vs_nginx=$( [ -n "$nginx_rps" ] && awk -v a="$rps" -v b="$nginx_rps" 'BEGIN{printf "%.2f", a/b}' || echo "-")
+  vs_bare=$( [ -n "$bare_rps" ] && awk -v a="$rps" -v b="$bare_rps" 'BEGIN{printf "%.2f", a/b}' || echo "-")
+  printf '| %s | %.0f | %.2f | %s | %s |\n' "$p" "$rps" "$p99" "$vs_nginx" "$vs_bare"
+done
+echo
+echo "wrk -t1 -c$CONNECTIONS -d${DURATION}s, $ROUNDS alternating rounds, $(nproc) cores, $(date -u +%F)"

@@ -1,0 +1,47 @@
+//! Pylon's configuration: the file schema users write (YAML, TOML or JSON, one model),
+//! loading from a file or a directory, `${VAR}` substitution with `.env` files, validation
+//! that reports every error at once with file:line:column and key path, and the JSON Schema
+//! editors use to validate and complete configs.
+//!
+//! ```no_run
+//! let loaded = pylon_config::load(std::path::Path::new("pylon.yaml"));
+//! match loaded {
+//!     Ok(loaded) => println!("{} routes", loaded.config.routes.len()),
+//!     Err(errors) => eprintln!("{errors}"),
+//! }
+//! ```
+//!
+//! Pipeline: parse each file into a spanned tree (`node`, via `yaml`, `json`, `toml_doc`)
+//! → substitute env in string scalars (`env`) → type each entry through a serde
+//! deserializer over the tree (`de`) → cross-entry checks (`validate`) → merge (`loader`).
+
+mod addr;
+mod de;
+pub mod duration;
+mod env;
+mod error;
+mod json;
+mod loader;
+mod model;
+mod node;
+mod toml_doc;
+mod validate;
+mod yaml;
+
+pub use error::{ConfigError, ConfigErrors};
+pub use loader::{load, load_str, Format, Loaded, MAX_FILE_BYTES};
+pub use model::*;
+
+/// The JSON Schema (draft-07, the dialect editors' YAML and JSON language servers support
+/// best) of a config file, for `pylon schema`.
+pub fn json_schema() -> serde_json::Value {
+    let generator = schemars::generate::SchemaSettings::draft07().into_generator();
+    let mut schema = generator.into_root_schema_for::<Config>().to_value();
+    schema["title"] = "Pylon configuration".into();
+    // The loader accepts (and ignores) a top-level `$schema` key, for JSON editors.
+    schema["properties"]["$schema"] = serde_json::json!({
+        "type": "string",
+        "description": "Path or URL of this file's JSON Schema, for editors. Ignored by Pylon."
+    });
+    schema
+}

@@ -1,0 +1,430 @@
+//! Loading: read a file or a directory of files, parse each by its extension, substitute
+//! `${VAR}`, type every listener, upstream and route separately (so one bad entry does not
+//! hide the next), validate the whole, and return either the config or every error.
+
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::path::{Path, PathBuf};
+
+use serde::de::DeserializeOwned;
+
+use crate::de::{did_you_mean, from_node, unknown_key_message};
+use crate::env::{substitute, Env};
+use crate::error::{ConfigError, ConfigErrors};
+use crate::model::{Config, Listener, Route, ServerConfig, Upstream};
+use crate::node::{index_path, key_path, Entry, Kind, Node, Pos};
+use crate::validate::validate;
+
+/// Config files larger than this are refused before parsing.
+pub const MAX_FILE_BYTES: u64 = 16 * 1024 * 1024;
+
+/// The top-level keys of a config file.
+const TOP_LEVEL_KEYS: [&str; 4] = ["server", "listeners", "upstreams", "routes"];
+
+/// A source format, chosen by file extension.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// `.yaml` or `.yml`.
+    Yaml,
+    /// `.toml`.
+    Toml,
+    /// `.json`.
+    Json,
+}
+
+impl Format {
+    /// The format of `path` by its extension (case-insensitive), if it is a config file.
+    pub fn from_path(path: &Path) -> Option<Format> {
+        let ext = path.extension()?.to_str()?.to_ascii_lowercase();
+        match ext.as_str() {
+            "yaml" | "yml" => Some(Format::Yaml),
+            "toml" => Some(Format::Toml),
+            "json" => Some(Format::Json),
+            _ => None,
+        }
+    }
+}
+
+/// A loaded, valid config and the files it came from.
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    /// The merged, validated config.
+    pub config: Config,
+    /// The config files read, in merge order.
+    pub files: Vec<PathBuf>,
+    /// The `.env` files read (beside the config, then in the working directory); a watcher
+    /// may want to reload when they change too.
+    pub env_files: Vec<PathBuf>,
+}
+
+/// One parsed source file.
+pub(crate) struct Doc {
+    pub file: PathBuf,
+    pub root: Node,
+}
+
+/// Loads a config file, or every `*.yaml`, `*.yml`, `*.toml` and `*.json` file of a
+/// directory (non-recursive, by file name; hidden files skipped), merged into one config.
+///
+/// `.env` beside the file (or in the directory), then `.env` in the working directory,
+/// provide `${VAR}` values not set in the process environment.
+pub fn load(path: &Path) -> Result<Loaded, ConfigErrors> {
+    let (files, env_dir) = if path.is_dir() {
+        (list_dir(path)?, path.to_path_buf())
+    } else {
+        let dir = path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        (vec![path.to_path_buf()], dir.to_path_buf())
+    };
+
+    let mut env = Env::default();
+    let mut errors = Vec::new();
+    let mut dotenvs = vec![env_dir.join(".env")];
+    if let Ok(cwd) = std::env::current_dir() {
+        dotenvs.push(cwd.join(".env"));
+    }
+    let mut seen = HashSet::new();
+    for dotenv in dotenvs {
+        let canonical = dotenv.canonicalize().unwrap_or_else(|_| dotenv.clone());
+        if seen.insert(canonical) {
+            if let Err(e) = env.load_dotenv(&dotenv) {
+                errors.push(e);
+            }
+        }
+    }
+
+    let mut docs = Vec::new();
+    for file in &files {
+        match read(file).and_then(|text| parse(&text, format_of(file)?, file)) {
+            Ok(root) => docs.push(Doc {
+                file: file.clone(),
+                root,
+            }),
+            Err(mut e) => errors.append(&mut e),
+        }
+    }
+    if !errors.is_empty() {
+        return Err(ConfigErrors::sorted(errors));
+    }
+    let config = build(docs, &env)?;
+    Ok(Loaded {
+        config,
+        files,
+        env_files: env.files,
+    })
+}
+
+/// Loads a config from text, as if read from `origin` (used in messages only). Reads no
+/// `.env` file: `${VAR}` values come from the process environment.
+pub fn load_str(text: &str, format: Format, origin: &Path) -> Result<Config, ConfigErrors> {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let root = parse(text, format, origin).map_err(ConfigErrors::sorted)?;
+    build(
+        vec![Doc {
+            file: origin.to_path_buf(),
+            root,
+        }],
+        &Env::default(),
+    )
+}
+
+fn format_of(file: &Path) -> Result<Format, Vec<ConfigError>> {
+    Format::from_path(file).ok_or_else(|| {
+        vec![ConfigError::file(
+            file,
+            "unknown config format: use a .yaml, .yml, .toml or .json file",
+        )]
+    })
+}
+
+fn list_dir(dir: &Path) -> Result<Vec<PathBuf>, ConfigErrors> {
+    let fail = |m: String| ConfigErrors(vec![ConfigError::file(dir, m)]);
+    let entries =
+        std::fs::read_dir(dir).map_err(|e| fail(format!("cannot read directory: {e}")))?;
+    let mut files = Vec::new();
+    for entry in entries {
+        let entry = entry.map_err(|e| fail(format!("cannot read directory: {e}")))?;
+        let path = entry.path();
+        let hidden = entry.file_name().to_string_lossy().starts_with('.');
+        if !hidden && path.is_file() && Format::from_path(&path).is_some() {
+            files.push(path);
+        }
+    }
+    files.sort_by(|a, b| a.file_name().cmp(&b.file_name()));
+    if files.is_empty() {
+        return Err(fail(
+            "no .yaml, .yml, .toml or .json file in this directory".into(),
+        ));
+    }
+    Ok(files)
+}
+
+fn read(file: &Path) -> Result<String, Vec<ConfigError>> {
+    use std::io::Read;
+    let fail = |m: String| vec![ConfigError::file(file, m)];
+    let handle = std::fs::File::open(file).map_err(|e| fail(format!("cannot read: {e}")))?;
+    let mut bytes = Vec::new();
+    handle
+        .take(MAX_FILE_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| fail(format!("cannot read: {e}")))?;
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        return Err(fail(format!(
+            "larger than {} MiB",
+            MAX_FILE_BYTES / 1024 / 1024
+        )));
+    }
+    let mut text = String::from_utf8(bytes).map_err(|e| fail(format!("not valid UTF-8: {e}")))?;
+    if text.starts_with('\u{feff}') {
+        text.drain(..3);
+    }
+    Ok(text)
+}
+
+fn parse(text: &str, format: Format, file: &Path) -> Result<Node, Vec<ConfigError>> {
+    let to_error = |(pos, message): (Pos, String)| ConfigError::new(file, pos, "", message);
+    match format {
+        Format::Yaml => crate::yaml::parse(text).map_err(|e| vec![to_error(e)]),
+        Format::Json => crate::json::parse(text).map_err(|e| vec![to_error(e)]),
+        Format::Toml => {
+            crate::toml_doc::parse(text).map_err(|e| e.into_iter().map(to_error).collect())
+        }
+    }
+}
+
+/// A typed entry and where it was written.
+pub(crate) struct Piece<'a, T> {
+    pub value: T,
+    pub doc: &'a Doc,
+    pub node: &'a Node,
+    /// Key path inside its file: `routes[1]`, `upstreams.app`.
+    pub path: String,
+    /// Where its name is written (the `name:` value, or the upstream's key).
+    pub name_pos: Pos,
+}
+
+impl<T> Piece<'_, T> {
+    /// `file:line:col` of the name, for "already defined at …" messages.
+    pub fn place(&self) -> String {
+        ConfigError::place(&self.doc.file, self.name_pos)
+    }
+}
+
+/// Everything typed from all documents, plus what is known about entries that failed to type
+/// (their names), so one error does not cascade into "unknown upstream" errors elsewhere.
+#[derive(Default)]
+pub(crate) struct Pieces<'a> {
+    pub server: Option<(ServerConfig, &'a Doc, Pos)>,
+    pub listeners: Vec<Piece<'a, Listener>>,
+    pub upstreams: Vec<Piece<'a, (String, Upstream)>>,
+    pub routes: Vec<Piece<'a, Route>>,
+    pub listener_names: BTreeSet<&'a str>,
+    pub upstream_names: BTreeSet<&'a str>,
+    /// Listener entries seen, typed or not.
+    pub listener_count: usize,
+    pub docs: Vec<&'a Doc>,
+}
+
+/// Substitutes, types, validates and merges parsed documents.
+fn build(mut docs: Vec<Doc>, env: &Env) -> Result<Config, ConfigErrors> {
+    let mut errors = Vec::new();
+    for doc in &mut docs {
+        substitute(&mut doc.root, "", env, &doc.file, &mut errors);
+    }
+    let mut pieces = Pieces::default();
+    for doc in &docs {
+        collect(doc, &mut pieces, &mut errors);
+    }
+    validate(&pieces, &mut errors);
+    if !errors.is_empty() {
+        return Err(ConfigErrors::sorted(errors));
+    }
+    Ok(Config {
+        server: pieces.server.map(|(s, _, _)| s).unwrap_or_default(),
+        listeners: pieces.listeners.into_iter().map(|p| p.value).collect(),
+        upstreams: pieces
+            .upstreams
+            .into_iter()
+            .map(|p| p.value)
+            .collect::<BTreeMap<_, _>>(),
+        routes: pieces.routes.into_iter().map(|p| p.value).collect(),
+    })
+}
+
+/// Types one document's top level into `pieces`.
+fn collect<'a>(doc: &'a Doc, pieces: &mut Pieces<'a>, errors: &mut Vec<ConfigError>) {
+    pieces.docs.push(doc);
+    let entries = match &doc.root.kind {
+        Kind::Map(entries) => entries,
+        Kind::Null | Kind::Poisoned => return,
+        _ => {
+            // Already an error; do not add "at least one listener is required".
+            pieces.listener_count += 1;
+            errors.push(ConfigError::new(
+                &doc.file,
+                doc.root.pos,
+                "",
+                "expected a map with `listeners`, `upstreams`, `routes` and `server` at the top level",
+            ));
+            return;
+        }
+    };
+    for entry in entries {
+        match entry.key.as_str() {
+            "server" => collect_server(doc, entry, pieces, errors),
+            // For editors (`"$schema": "./pylon.schema.json"` in JSON); Pylon ignores it.
+            "$schema" => {}
+            "listeners" => {
+                if !matches!(entry.value.kind, Kind::Seq(_) | Kind::Null) {
+                    // Already an error; do not add "at least one listener is required".
+                    pieces.listener_count += 1;
+                }
+                for (i, node) in items(doc, entry, "a list of listeners", errors) {
+                    pieces.listener_count += 1;
+                    if let Some(name) = node.get("name").and_then(Node::as_str) {
+                        pieces.listener_names.insert(name);
+                    }
+                    let path = index_path("listeners", i);
+                    if let Some(value) = typed::<Listener>(doc, node, &path, errors) {
+                        let name_pos = node.get("name").map_or(node.pos, |n| n.pos);
+                        pieces.listeners.push(Piece {
+                            value,
+                            doc,
+                            node,
+                            path,
+                            name_pos,
+                        });
+                    }
+                }
+            }
+            "upstreams" => match &entry.value.kind {
+                Kind::Map(upstreams) => {
+                    for up in upstreams {
+                        pieces.upstream_names.insert(&up.key);
+                        let path = key_path("upstreams", &up.key);
+                        if let Some(value) = typed::<Upstream>(doc, &up.value, &path, errors) {
+                            let value = (up.key.clone(), value);
+                            let node = &up.value;
+                            pieces.upstreams.push(Piece {
+                                value,
+                                doc,
+                                node,
+                                path,
+                                name_pos: up.key_pos,
+                            });
+                        }
+                    }
+                }
+                Kind::Null | Kind::Poisoned => {}
+                _ => errors.push(type_error(
+                    doc,
+                    entry,
+                    "a map of upstream names to upstreams",
+                )),
+            },
+            "routes" => {
+                for (i, node) in items(doc, entry, "a list of routes", errors) {
+                    let path = index_path("routes", i);
+                    if let Some(value) = typed::<Route>(doc, node, &path, errors) {
+                        let name_pos = node.get("name").map_or(node.pos, |n| n.pos);
+                        pieces.routes.push(Piece {
+                            value,
+                            doc,
+                            node,
+                            path,
+                            name_pos,
+                        });
+                    }
+                }
+            }
+            other => {
+                let hint = did_you_mean(other, TOP_LEVEL_KEYS);
+                let message = unknown_key_message(other, "", hint);
+                errors.push(ConfigError::new(
+                    &doc.file,
+                    entry.key_pos,
+                    key_path("", other),
+                    message,
+                ));
+            }
+        }
+    }
+}
+
+fn collect_server<'a>(
+    doc: &'a Doc,
+    entry: &'a Entry,
+    pieces: &mut Pieces<'a>,
+    errors: &mut Vec<ConfigError>,
+) {
+    if let Some((_, first, pos)) = &pieces.server {
+        let message = format!(
+            "`server` is already set at {}; only one file may set it",
+            ConfigError::place(&first.file, *pos)
+        );
+        errors.push(ConfigError::new(
+            &doc.file,
+            entry.key_pos,
+            "server",
+            message,
+        ));
+        return;
+    }
+    let server = match entry.value.kind {
+        Kind::Null => Some(ServerConfig::default()),
+        _ => typed::<ServerConfig>(doc, &entry.value, "server", errors),
+    };
+    if let Some(server) = server {
+        pieces.server = Some((server, doc, entry.key_pos));
+    }
+}
+
+/// The items of a top-level list (`listeners:`, `routes:`), or an error if it is not one.
+fn items<'a>(
+    doc: &Doc,
+    entry: &'a Entry,
+    what: &str,
+    errors: &mut Vec<ConfigError>,
+) -> impl Iterator<Item = (usize, &'a Node)> {
+    let items: &[Node] = match &entry.value.kind {
+        Kind::Seq(items) => items,
+        Kind::Null | Kind::Poisoned => &[],
+        _ => {
+            errors.push(type_error(doc, entry, what));
+            &[]
+        }
+    };
+    items.iter().enumerate()
+}
+
+fn type_error(doc: &Doc, entry: &Entry, what: &str) -> ConfigError {
+    let found = match entry.value.kind {
+        Kind::Seq(_) => "a list",
+        Kind::Map(_) => "a map",
+        _ => "a single value",
+    };
+    ConfigError::new(
+        &doc.file,
+        entry.value.pos,
+        key_path("", &entry.key),
+        format!("expected {what}, found {found}"),
+    )
+}
+
+/// Types one node, reporting its error.
+fn typed<T: DeserializeOwned>(
+    doc: &Doc,
+    node: &Node,
+    path: &str,
+    errors: &mut Vec<ConfigError>,
+) -> Option<T> {
+    match from_node::<T>(node, path.to_string()) {
+        Ok(value) => Some(value),
+        Err((pos, path, Some(message))) => {
+            errors.push(ConfigError::new(&doc.file, pos, path, message));
+            None
+        }
+        Err((_, _, None)) => None,
+    }
+}

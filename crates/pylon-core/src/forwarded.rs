@@ -1,0 +1,56 @@
+//! `X-Forwarded-For`, `X-Forwarded-Proto` and `X-Forwarded-Host` on the upstream request.
+//!
+//! `X-Forwarded-For` is appended to (the client's address after any the client sent), as
+//! nginx's `$proxy_add_x_forwarded_for` does; whether earlier hops are trusted is decided
+//! by the `ip_filter`/trusted-proxies work, not here. `Proto` and `Host` describe the
+//! request as Pylon received it. The `Host` header itself is kept.
+
+use pingora::http::RequestHeader;
+use pingora::Result;
+use std::net::IpAddr;
+
+/// Sets the forwarding headers on the request about to go upstream.
+pub fn apply(
+    upstream: &mut RequestHeader,
+    client_ip: Option<IpAddr>,
+    scheme: &'static str,
+    host: Option<&str>,
+) -> Result<()> {
+    if let Some(ip) = client_ip {
+        let mut value = String::new();
+        for prior in upstream.headers.get_all("x-forwarded-for") {
+            if let Ok(s) = prior.to_str() {
+                if !s.trim().is_empty() {
+                    value.push_str(s.trim());
+                    value.push_str(", ");
+                }
+            }
+        }
+        value.push_str(&ip.to_string());
+        upstream.insert_header("x-forwarded-for", value)?;
+    }
+    upstream.insert_header("x-forwarded-proto", scheme)?;
+    if let Some(host) = host.filter(|h| !h.is_empty()) {
+        upstream.insert_header("x-forwarded-host", host)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn appends_to_existing_forwarded_for() {
+        let mut req = RequestHeader::build("GET", b"/", None).unwrap();
+        req.append_header("x-forwarded-for", "10.0.0.1").unwrap();
+        req.append_header("x-forwarded-for", "10.0.0.2").unwrap();
+        apply(&mut req, "127.0.0.1".parse().ok(), "http", Some("a.test")).unwrap();
+        let xff: Vec<_> = req.headers.get_all("x-forwarded-for").iter().collect();
+        assert_eq!(xff.len(), 1);
+        assert_eq!(xff[0], "10.0.0.1, 10.0.0.2, 127.0.0.1");
+        assert_eq!(req.headers["x-forwarded-proto"], "http");
+        assert_eq!(req.headers["x-forwarded-host"], "a.test");
+    }
+}

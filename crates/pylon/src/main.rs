@@ -1,0 +1,114 @@
+//! The `pylon` binary: parses the command line, loads and validates the config, compiles the
+//! first snapshot and hands it to Pingora.
+
+mod cli;
+mod engine;
+
+use anyhow::Context;
+use arc_swap::ArcSwap;
+use clap::Parser;
+use cli::{Cli, Command};
+use pingora::server::configuration::Opt;
+use pylon_core::Snapshot;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+fn init_logging(level: Option<&str>) {
+    let mut builder = match level {
+        Some(filter) => {
+            let mut b = env_logger::Builder::new();
+            b.parse_filters(filter);
+            b
+        }
+        None => env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")),
+    };
+    builder.format_timestamp_millis().init();
+}
+
+/// Loads the config, applies `--bind`, and prints every error if it is invalid.
+fn load(cli: &Cli) -> Result<pylon_config::Config, ExitCode> {
+    match pylon_config::load(&cli.config) {
+        Ok(loaded) => {
+            let mut config = loaded.config;
+            if let Some(bind) = cli.bind {
+                match config.listeners.first_mut() {
+                    Some(first) => first.address = bind,
+                    None => {
+                        eprintln!("--bind given but the config has no listener");
+                        return Err(ExitCode::FAILURE);
+                    }
+                }
+            }
+            Ok(config)
+        }
+        Err(errors) => {
+            for error in &errors.0 {
+                eprintln!("{error}");
+            }
+            eprintln!(
+                "{}: {} error(s); nothing was started",
+                cli.config.display(),
+                errors.0.len()
+            );
+            Err(ExitCode::FAILURE)
+        }
+    }
+}
+
+fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
+    let config = match load(cli) {
+        Ok(config) => config,
+        Err(code) => return Ok(code),
+    };
+    let snapshot = Snapshot::compile(&config, 1).context("compiling the config")?;
+    let shared = Arc::new(ArcSwap::from_pointee(snapshot));
+    let opt = Opt {
+        upgrade: cli.upgrade,
+        daemon: cli.daemon,
+        ..Opt::default()
+    };
+    let server = engine::build_server(&config, shared, opt);
+    log::info!(
+        "pylon {} serving {}",
+        env!("CARGO_PKG_VERSION"),
+        cli.config.display()
+    );
+    server.run_forever()
+}
+
+fn check(cli: &Cli) -> anyhow::Result<ExitCode> {
+    let config = match load(cli) {
+        Ok(config) => config,
+        Err(code) => return Ok(code),
+    };
+    Snapshot::compile(&config, 1).context("compiling the config")?;
+    println!(
+        "{}: ok ({} listeners, {} upstreams, {} routes)",
+        cli.config.display(),
+        config.listeners.len(),
+        config.upstreams.len(),
+        config.routes.len()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn main() -> anyhow::Result<ExitCode> {
+    let cli = Cli::parse();
+    match cli.command {
+        Some(Command::Schema) => {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&pylon_config::json_schema())?
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Some(Command::Check) => check(&cli),
+        Some(Command::Run) | None => {
+            init_logging(cli.log_level.as_deref());
+            run(&cli)
+        }
+    }
+}

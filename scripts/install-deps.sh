@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Installs what building and testing Pylon needs on a fresh Debian 12 machine, and nothing
+# that is already there. Safe to run again.
+#   cmake          — pingora-core builds zlib-ng (flate2) with it
+# Benchmarks (bench/compare.sh) additionally need: nginx-light haproxy caddy wrk (pass --bench).
+set -euo pipefail
+
+packages=(cmake)
+if [ "${1:-}" = "--bench" ]; then
+  packages+=(nginx-light haproxy caddy wrk)
+fi
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+echo "installing: ${missing[*]}" >&2
+$SUDO apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null

@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# The whole test suite, as CI runs it: dependencies, formatting, lints, every test.
+# Tests build in the dev profile, and all black-box tests share one test binary and one
+# `pylon` build (see tests/e2e/main.rs).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/install-deps.sh
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets -q -- -D warnings
+cargo test --workspace

@@ -1,0 +1,16 @@
+//! The black-box test harness: real origin servers, the real `pylon` binary, and a small
+//! HTTP/1.1 client that can say exactly what goes on the wire.
+//!
+//! Everything binds loopback ephemeral ports; processes are reaped on drop; readiness is
+//! polled, never slept for.
+
+#![allow(dead_code)]
+
+pub mod client;
+pub mod origin;
+pub mod pylon;
+pub mod tempdir;
+
+pub use client::Client;
+pub use origin::Origin;
+pub use pylon::Pylon;

@@ -1,0 +1,235 @@
+//! Starts the real `pylon` binary on a config written by the test.
+//!
+//! Listener addresses are chosen by the harness, never fixed: the config text names them as
+//! `@listen0@`, `@listen1@`, … (IPv4) and `@v6listen0@`, … (IPv6), or the test names
+//! environment variables (`port_env`) that the config reads with `${VAR}`. The harness picks
+//! free loopback ports, starts Pylon, and polls each listener until it accepts connections.
+//! If Pylon exits during start because a port was taken in the meantime, it retries with
+//! fresh ports. The process is killed and reaped on drop; its log is printed if the test
+//! failed.
+
+use super::tempdir::TempDir;
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// How long Pylon may take to start listening (a cold debug binary on a busy 2-core CI).
+const START_TIMEOUT: Duration = Duration::from_secs(30);
+const START_ATTEMPTS: usize = 3;
+const MAX_LISTENERS: usize = 4;
+
+pub fn binary() -> &'static str {
+    env!("CARGO_BIN_EXE_pylon")
+}
+
+/// Runs `pylon ARGS…` to completion (for `check`, `schema`).
+pub fn run_cli(args: &[&str], cwd: Option<&Path>) -> Output {
+    let mut cmd = Command::new(binary());
+    cmd.args(args).env_remove("RUST_LOG");
+    if let Some(dir) = cwd {
+        cmd.current_dir(dir);
+    }
+    cmd.output().expect("run pylon")
+}
+
+fn free_addr(ip: &str) -> SocketAddr {
+    TcpListener::bind((ip, 0))
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+}
+
+/// How to start Pylon.
+pub struct Builder {
+    text: String,
+    file_name: String,
+    args: Vec<String>,
+    env: Vec<(String, String)>,
+    port_env: Vec<String>,
+    extra_files: Vec<(String, String)>,
+    bind: bool,
+}
+
+impl Builder {
+    /// Passes `--bind 127.0.0.1:PORT` (a free port) and waits for Pylon to listen there.
+    pub fn bind_flag(mut self) -> Self {
+        self.bind = true;
+        self
+    }
+
+    /// The config file's name (its extension picks the format).
+    pub fn file_name(mut self, name: &str) -> Self {
+        self.file_name = name.to_string();
+        self
+    }
+
+    pub fn arg(mut self, arg: &str) -> Self {
+        self.args.push(arg.to_string());
+        self
+    }
+
+    pub fn env(mut self, key: &str, value: &str) -> Self {
+        self.env.push((key.to_string(), value.to_string()));
+        self
+    }
+
+    /// Sets env var `name` to a free `127.0.0.1:PORT` and waits for Pylon to listen there.
+    pub fn port_env(mut self, name: &str) -> Self {
+        self.port_env.push(name.to_string());
+        self
+    }
+
+    /// Another file written beside the config (e.g. `.env`).
+    pub fn file(mut self, name: &str, contents: &str) -> Self {
+        self.extra_files
+            .push((name.to_string(), contents.to_string()));
+        self
+    }
+
+    pub fn start(self) -> Pylon {
+        let mut last_output = String::new();
+        for _ in 0..START_ATTEMPTS {
+            let dir = TempDir::new("pylon");
+            let mut config = self.text.clone();
+            let mut listeners = Vec::new();
+            for (prefix, ip) in [("@listen", "127.0.0.1"), ("@v6listen", "::1")] {
+                for i in 0..MAX_LISTENERS {
+                    let token = format!("{prefix}{i}@");
+                    if config.contains(&token) {
+                        let addr = free_addr(ip);
+                        config = config.replace(&token, &addr.to_string());
+                        listeners.push(addr);
+                    }
+                }
+            }
+            let mut env = self.env.clone();
+            for name in &self.port_env {
+                let addr = free_addr("127.0.0.1");
+                env.push((name.clone(), addr.to_string()));
+                listeners.push(addr);
+            }
+            let mut args = self.args.clone();
+            if self.bind {
+                let addr = free_addr("127.0.0.1");
+                args.extend(["--bind".to_string(), addr.to_string()]);
+                listeners.push(addr);
+            }
+            for (name, contents) in &self.extra_files {
+                dir.write(name, contents);
+            }
+            let config_path = dir.write(&self.file_name, &config);
+            let log = std::fs::File::create(dir.path().join("pylon.log")).expect("log file");
+            let mut cmd = Command::new(binary());
+            cmd.arg("-c")
+                .arg(&config_path)
+                .args(&args)
+                .current_dir(dir.path())
+                .env("RUST_LOG", "info")
+                .stdin(Stdio::null())
+                .stdout(log.try_clone().expect("log"))
+                .stderr(log);
+            for (k, v) in &env {
+                cmd.env(k, v);
+            }
+            let mut pylon = Pylon {
+                child: Some(cmd.spawn().expect("spawn pylon")),
+                listeners,
+                dir,
+                config_path,
+            };
+            match pylon.wait_ready() {
+                Ok(()) => return pylon,
+                Err(why) => {
+                    pylon.stop();
+                    last_output = format!("{why}\n{}", pylon.log());
+                    // A port may have been taken between our probe and Pylon's bind: try
+                    // again with fresh ports, but do not loop on a config that never starts.
+                    if !last_output.contains("Address already in use") {
+                        break;
+                    }
+                }
+            }
+        }
+        panic!("pylon did not start: {last_output}");
+    }
+}
+
+pub struct Pylon {
+    child: Option<Child>,
+    /// Every listener address the harness chose, in the order described in the module docs.
+    pub listeners: Vec<SocketAddr>,
+    pub dir: TempDir,
+    pub config_path: PathBuf,
+}
+
+impl Pylon {
+    /// Starts Pylon on a YAML config (see the module docs for `@listenN@`).
+    pub fn start(yaml: &str) -> Pylon {
+        Self::builder(yaml).start()
+    }
+
+    pub fn builder(text: &str) -> Builder {
+        Builder {
+            text: text.to_string(),
+            file_name: "pylon.yaml".to_string(),
+            args: Vec::new(),
+            env: Vec::new(),
+            port_env: Vec::new(),
+            extra_files: Vec::new(),
+            bind: false,
+        }
+    }
+
+    fn wait_ready(&mut self) -> Result<(), String> {
+        let deadline = Instant::now() + START_TIMEOUT;
+        for addr in self.listeners.clone() {
+            loop {
+                if let Some(child) = self.child.as_mut() {
+                    if let Ok(Some(status)) = child.try_wait() {
+                        return Err(format!("pylon exited during start: {status}"));
+                    }
+                }
+                if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
+                    break;
+                }
+                if Instant::now() > deadline {
+                    return Err(format!(
+                        "pylon did not listen on {addr} within {START_TIMEOUT:?}"
+                    ));
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+        Ok(())
+    }
+
+    /// The first listener's address.
+    pub fn addr(&self) -> SocketAddr {
+        self.listeners[0]
+    }
+
+    pub fn client(&self) -> super::Client {
+        super::Client::new(self.addr())
+    }
+
+    /// What Pylon has logged so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("pylon.log")).unwrap_or_default()
+    }
+
+    fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for Pylon {
+    fn drop(&mut self) {
+        self.stop();
+        if std::thread::panicking() {
+            eprintln!("---- pylon log ----\n{}", self.log());
+        }
+    }
+}
