@@ -232,3 +232,78 @@ fn a_directory_of_files_is_merged_and_duplicates_name_both_places() {
     let _ = child.wait();
     assert_eq!(served, "merged");
 }
+
+/// Kills a daemonised Pylon by the pid it wrote, even when the test fails.
+struct DaemonGuard(Option<String>);
+
+impl Drop for DaemonGuard {
+    fn drop(&mut self) {
+        if let Some(pid) = self.0.take() {
+            let _ = std::process::Command::new("kill")
+                .args(["-9", &pid])
+                .status();
+        }
+    }
+}
+
+#[test]
+fn daemon_mode_writes_the_pid_file_and_logs_to_error_log() {
+    let dir = TempDir::new("daemon");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let pid_file = dir.path().join("pylon.pid");
+    let error_log = dir.path().join("error.log");
+    let yaml = format!(
+        r#"
+server:
+  daemon: true
+  pid_file: "{}"
+  error_log: "{}"
+  upgrade_sock: "{}"
+listeners:
+  - name: web
+    address: "{port}"
+routes:
+  - name: hello
+    rule: "Path(`/hello`)"
+    respond: {{ status: 200, body: "from the daemon" }}
+"#,
+        pid_file.display(),
+        error_log.display(),
+        dir.path().join("upgrade.sock").display()
+    );
+    let path = dir.write("pylon.yaml", &yaml);
+    // The foreground process forks the daemon and returns.
+    let out = run_cli(&["-c", path.to_str().unwrap()], Some(dir.path()));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let mut guard = DaemonGuard(None);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let pid = loop {
+        if let Ok(pid) = std::fs::read_to_string(&pid_file) {
+            if !pid.trim().is_empty() {
+                break pid.trim().to_string();
+            }
+        }
+        assert!(std::time::Instant::now() < deadline, "no pid file");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    guard.0 = Some(pid.clone());
+    while std::net::TcpStream::connect(port).is_err() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "daemon does not listen"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert_eq!(Client::new(port).get("/hello").text(), "from the daemon");
+    assert!(std::path::Path::new(&format!("/proc/{pid}")).exists());
+    let log = std::fs::read_to_string(&error_log).unwrap();
+    assert!(log.contains("listener `web`"), "error log: {log}");
+}

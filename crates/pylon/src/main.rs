@@ -10,13 +10,16 @@ use clap::Parser;
 use cli::{Cli, Command};
 use pingora::server::configuration::Opt;
 use pylon_core::Snapshot;
+use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-fn init_logging(level: Option<&str>) {
+/// Logs go to `server.error_log` when set (appended, in the foreground and as a daemon),
+/// else to stderr. The filter is `--log-level`, else `RUST_LOG`, else `info`.
+fn init_logging(level: Option<&str>, error_log: Option<&Path>) -> anyhow::Result<()> {
     let mut builder = match level {
         Some(filter) => {
             let mut b = env_logger::Builder::new();
@@ -25,11 +28,21 @@ fn init_logging(level: Option<&str>) {
         }
         None => env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")),
     };
+    if let Some(path) = error_log {
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .with_context(|| format!("opening server.error_log {}", path.display()))?;
+        builder.target(env_logger::Target::Pipe(Box::new(file)));
+    }
     builder.format_timestamp_millis().init();
+    Ok(())
 }
 
-/// Loads the config, applies `--bind`, and prints every error if it is invalid.
-fn load(cli: &Cli) -> Result<pylon_config::Config, ExitCode> {
+/// Loads the config, applies `--bind`, and prints every error if it is invalid; `outcome`
+/// tells the user what the errors mean for this command.
+fn load(cli: &Cli, outcome: &str) -> Result<pylon_config::Config, ExitCode> {
     match pylon_config::load(&cli.config) {
         Ok(loaded) => {
             let mut config = loaded.config;
@@ -49,7 +62,7 @@ fn load(cli: &Cli) -> Result<pylon_config::Config, ExitCode> {
                 eprintln!("{error}");
             }
             eprintln!(
-                "{}: {} error(s); nothing was started",
+                "{}: {} error(s){outcome}",
                 cli.config.display(),
                 errors.0.len()
             );
@@ -59,10 +72,11 @@ fn load(cli: &Cli) -> Result<pylon_config::Config, ExitCode> {
 }
 
 fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
-    let config = match load(cli) {
+    let config = match load(cli, "; nothing was started") {
         Ok(config) => config,
         Err(code) => return Ok(code),
     };
+    init_logging(cli.log_level.as_deref(), config.server.error_log.as_deref())?;
     let snapshot = Snapshot::compile(&config, 1).context("compiling the config")?;
     let shared = Arc::new(ArcSwap::from_pointee(snapshot));
     let opt = Opt {
@@ -80,7 +94,7 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
 }
 
 fn check(cli: &Cli) -> anyhow::Result<ExitCode> {
-    let config = match load(cli) {
+    let config = match load(cli, "") {
         Ok(config) => config,
         Err(code) => return Ok(code),
     };
@@ -106,9 +120,6 @@ fn main() -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Some(Command::Check) => check(&cli),
-        Some(Command::Run) | None => {
-            init_logging(cli.log_level.as_deref());
-            run(&cli)
-        }
+        Some(Command::Run) | None => run(&cli),
     }
 }
