@@ -11,10 +11,12 @@
 //! ejected server comes back on its own when its ejection ends, without a probe.
 
 pub mod active;
+pub mod passive;
 
 pub use active::{
     probe, record_probe, ActiveCheck, CheckTarget, HealthCheckService, ProbeKind, StatusMatch,
 };
+pub use passive::{Outcome, OutlierPolicy};
 
 use std::time::Duration;
 
