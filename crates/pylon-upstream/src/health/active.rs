@@ -104,6 +104,10 @@ pub struct CheckTarget {
     pub upstream: String,
     pub check: Arc<ActiveCheck>,
     pub server: Arc<ServerState>,
+    /// Probed as given, ALPN aside (see [`probe`]). Note Pingora's rule for TLS peers: an
+    /// empty `sni` turns certificate verification off altogether; with an SNI, the
+    /// certificate is verified (against `options.ca`, else the system roots) unless
+    /// `options.verify_cert` is false, and its name unless `options.verify_hostname` is false.
     pub peer: HttpPeer,
 }
 

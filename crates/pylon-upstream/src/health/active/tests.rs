@@ -490,3 +490,5 @@ async fn the_service_paces_probes_by_the_interval() {
         .expect("the service stops when its shutdown sender is gone")
         .expect("no panic");
 }
+
+mod tls;
