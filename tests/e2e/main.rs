@@ -6,7 +6,10 @@
 
 mod harness;
 
+mod balancing;
 mod cli;
 mod proxying;
 mod quickstart;
+mod resilience;
 mod routing;
+mod upstream_tls;

@@ -1,8 +1,9 @@
-//! Pylon's runtime: the compiled [`Snapshot`] (routers, upstream pools), the balancer, and
-//! the one `ProxyHttp` implementation that reads them.
+//! Pylon's runtime: the compiled [`Snapshot`] (routers, upstream pools with their policies),
+//! the background services that keep pools current, and the one `ProxyHttp` implementation
+//! that reads them.
 
-pub mod balance;
 pub mod forwarded;
+pub mod hash_key;
 pub mod proxy;
 pub mod request_id;
 pub mod request_view;

@@ -7,19 +7,33 @@
 //! that could disagree.
 
 use crate::respond::PreparedResponse;
-use crate::upstream::UpstreamPool;
+use crate::upstream::{RetryPolicy, Timeouts, UpstreamPool};
 use arc_swap::ArcSwap;
 use pylon_config::Config;
 use pylon_rules::{Router, Rule};
+use pylon_config::Route;
+use pylon_upstream::dns::Resolver;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
+
+/// How a route proxies: its pool, and the pool's policy with the route's overrides applied.
+#[derive(Debug)]
+pub struct RouteUpstream {
+    pub pool: Arc<UpstreamPool>,
+    pub timeouts: Timeouts,
+    /// Whether `timeouts` differ from the pool's (then each attempt's peer is patched).
+    pub custom_timeouts: bool,
+    /// Total time for the whole request, retries included.
+    pub total_timeout: Option<std::time::Duration>,
+    pub retry: RetryPolicy,
+}
 
 /// Where a matched route sends the request.
 #[derive(Debug)]
 pub enum RouteTarget {
     /// Proxy to a server of this pool.
-    Upstream(Arc<UpstreamPool>),
+    Upstream(RouteUpstream),
     /// Answer directly with a fixed response.
     Respond(Box<PreparedResponse>),
 }
@@ -58,13 +72,17 @@ pub type SharedSnapshot = Arc<ArcSwap<Snapshot>>;
 pub struct CompileError(pub String);
 
 impl Snapshot {
-    /// Compiles a validated config.
-    pub fn compile(config: &Config, generation: u64) -> Result<Snapshot, CompileError> {
-        let upstreams: HashMap<String, Arc<UpstreamPool>> = config
-            .upstreams
-            .iter()
-            .map(|(name, def)| (name.clone(), Arc::new(UpstreamPool::new(name, def))))
-            .collect();
+    /// Compiles a validated config; server names are resolved through `resolver`.
+    pub fn compile(
+        config: &Config,
+        generation: u64,
+        resolver: &Resolver,
+    ) -> Result<Snapshot, CompileError> {
+        let mut upstreams: HashMap<String, Arc<UpstreamPool>> = HashMap::new();
+        for (name, def) in &config.upstreams {
+            let pool = UpstreamPool::build(name, def, resolver).map_err(CompileError)?;
+            upstreams.insert(name.clone(), Arc::new(pool));
+        }
 
         let mut routes = Vec::with_capacity(config.routes.len());
         for route in &config.routes {
@@ -75,7 +93,7 @@ impl Snapshot {
                     let pool = upstreams.get(name).ok_or_else(|| {
                         CompileError(format!("route `{}`: unknown upstream `{name}`", route.name))
                     })?;
-                    RouteTarget::Upstream(pool.clone())
+                    RouteTarget::Upstream(route_upstream(route, pool))
                 }
                 (None, Some(respond)) => RouteTarget::Respond(Box::new(
                     PreparedResponse::new(respond)
@@ -140,5 +158,26 @@ impl Snapshot {
                     .iter()
                     .find(|l| l.address.port() == local.port() && l.address.ip().is_unspecified())
             })
+    }
+}
+
+/// The pool's policy with the route's overrides.
+fn route_upstream(route: &Route, pool: &Arc<UpstreamPool>) -> RouteUpstream {
+    let base = pool.timeouts;
+    let timeouts = Timeouts {
+        connect: route.connect_timeout.unwrap_or(base.connect),
+        read: route.read_timeout.unwrap_or(base.read),
+        write: route.write_timeout.unwrap_or(base.write),
+        idle: route.idle_timeout.or(base.idle),
+    };
+    RouteUpstream {
+        pool: pool.clone(),
+        custom_timeouts: timeouts != base,
+        timeouts,
+        total_timeout: route.timeout,
+        retry: route
+            .retries
+            .as_ref()
+            .map_or_else(|| pool.retry.clone(), RetryPolicy::new),
     }
 }

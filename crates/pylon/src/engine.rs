@@ -6,8 +6,13 @@
 
 use pingora::server::configuration::{Opt, ServerConf};
 use pingora::server::Server;
-use pylon_config::{Config, ServerConfig};
+use pingora::services::background::background_service;
+use pylon_config::{Config, DnsConfig, ServerConfig};
+use pylon_core::upstream::dns_refresh::DnsRefreshService;
 use pylon_core::{PylonProxy, SharedSnapshot};
+use pylon_upstream::dns::{DnsSettings, LookupStrategy, Resolver};
+use pylon_upstream::health::active::{CheckTarget, HealthCheckService};
+use std::sync::Arc;
 use std::time::Duration;
 
 pub const DEFAULT_PID_FILE: &str = "/tmp/pylon.pid";
@@ -16,6 +21,9 @@ pub const DEFAULT_UPGRADE_SOCK: &str = "/tmp/pylon_upgrade.sock";
 pub const DEFAULT_GRACE_PERIOD: Duration = Duration::from_secs(5);
 /// How long it then waits for in-flight requests before exiting.
 pub const DEFAULT_GRACEFUL_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The most tries Pingora may make for one request: the first plus at most 10 retries.
+pub const MAX_TRIES: usize = 11;
 
 /// Whole seconds, rounding up so that `500ms` does not become "no grace at all".
 fn ceil_secs(d: Duration) -> u64 {
@@ -56,13 +64,38 @@ pub fn server_conf(server: &ServerConfig, daemon: bool) -> ServerConf {
     conf.daemon = server.daemon || daemon;
     conf.user = server.user.clone();
     conf.group = server.group.clone();
-    // Retries are Pylon's decision (retry policy per route), never Pingora's default 16.
-    conf.max_retries = 1;
+    // Pylon's retry policy decides each retry; this only bounds the loop (first try plus the
+    // most retries `retries.attempts` allows).
+    conf.max_retries = MAX_TRIES;
     conf
 }
 
-/// Builds the Pingora server with one proxy service listening on every listener.
-pub fn build_server(config: &Config, snapshot: SharedSnapshot, opt: Opt) -> Server {
+/// The resolver for server host names, from the `dns:` section.
+pub fn resolver(dns: &DnsConfig) -> Result<Resolver, String> {
+    Resolver::new(DnsSettings {
+        nameservers: dns.nameservers.clone(),
+        use_hosts_file: dns.use_hosts_file,
+        hosts_file: dns.hosts_file.clone(),
+        timeout: dns.timeout,
+        attempts: dns.attempts,
+        strategy: match dns.strategy {
+            pylon_config::LookupStrategy::Ipv4ThenIpv6 => LookupStrategy::Ipv4ThenIpv6,
+            pylon_config::LookupStrategy::Ipv6ThenIpv4 => LookupStrategy::Ipv6ThenIpv4,
+            pylon_config::LookupStrategy::Ipv4Only => LookupStrategy::Ipv4Only,
+            pylon_config::LookupStrategy::Ipv6Only => LookupStrategy::Ipv6Only,
+        },
+        cache_size: dns.cache_size,
+    })
+}
+
+/// Builds the Pingora server: one proxy service listening on every listener, plus the
+/// background services (active health checks, DNS refresh).
+pub fn build_server(
+    config: &Config,
+    snapshot: SharedSnapshot,
+    resolver: Arc<Resolver>,
+    opt: Opt,
+) -> Server {
     let conf = server_conf(&config.server, opt.daemon);
     let mut server = Server::new_with_opt_and_conf(opt, conf);
     server.bootstrap();
@@ -80,6 +113,23 @@ pub fn build_server(config: &Config, snapshot: SharedSnapshot, opt: Opt) -> Serv
         );
     }
     server.add_service(service);
+
+    let for_checks = snapshot.clone();
+    let targets = Arc::new(move || {
+        let mut targets: Vec<CheckTarget> = Vec::new();
+        for pool in for_checks.load().upstreams.values() {
+            pool.check_targets(&mut targets);
+        }
+        targets
+    });
+    server.add_service(background_service(
+        "health checks",
+        HealthCheckService::new(targets),
+    ));
+    server.add_service(background_service(
+        "dns refresh",
+        DnsRefreshService::new(snapshot, resolver, config.dns.refresh),
+    ));
     server
 }
 
@@ -126,6 +176,6 @@ mod tests {
         assert_eq!(conf.upgrade_sock, DEFAULT_UPGRADE_SOCK);
         assert_eq!(conf.grace_period_seconds, Some(5));
         assert_eq!(conf.graceful_shutdown_timeout_seconds, Some(10));
-        assert_eq!(conf.max_retries, 1);
+        assert_eq!(conf.max_retries, MAX_TRIES);
     }
 }

@@ -77,14 +77,15 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
         Err(code) => return Ok(code),
     };
     init_logging(cli.log_level.as_deref(), config.server.error_log.as_deref())?;
-    let snapshot = Snapshot::compile(&config, 1).context("compiling the config")?;
+    let resolver = Arc::new(engine::resolver(&config.dns).map_err(anyhow::Error::msg)?);
+    let snapshot = Snapshot::compile(&config, 1, &resolver).context("compiling the config")?;
     let shared = Arc::new(ArcSwap::from_pointee(snapshot));
     let opt = Opt {
         upgrade: cli.upgrade,
         daemon: cli.daemon,
         ..Opt::default()
     };
-    let server = engine::build_server(&config, shared, opt);
+    let server = engine::build_server(&config, shared, resolver, opt);
     log::info!(
         "pylon {} serving {}",
         env!("CARGO_PKG_VERSION"),
@@ -98,7 +99,8 @@ fn check(cli: &Cli) -> anyhow::Result<ExitCode> {
         Ok(config) => config,
         Err(code) => return Ok(code),
     };
-    Snapshot::compile(&config, 1).context("compiling the config")?;
+    let resolver = engine::resolver(&config.dns).map_err(anyhow::Error::msg)?;
+    Snapshot::compile(&config, 1, &resolver).context("compiling the config")?;
     println!(
         "{}: ok ({} listeners, {} upstreams, {} routes)",
         cli.config.display(),

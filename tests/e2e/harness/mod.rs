@@ -8,6 +8,7 @@
 
 pub mod client;
 pub mod origin;
+pub mod pki;
 pub mod pylon;
 pub mod tempdir;
 
