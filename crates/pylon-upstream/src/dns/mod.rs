@@ -13,9 +13,11 @@
 //!    hickory (up to [`DnsSettings::cache_size`] entries) and returned with the remaining TTL
 //!    of the records, rounded up to whole seconds.
 //!
-//! Strategies: `Ipv4ThenIpv6` and `Ipv6ThenIpv4` query both families (in parallel) and list
-//! the preferred family's addresses first; a failure of one family is ignored when the other
-//! answers. `Ipv4Only` / `Ipv6Only` query one family. Within a family addresses are sorted
+//! Strategies: `Ipv4ThenIpv6` and `Ipv6ThenIpv4` query both families (in parallel) and keep
+//! the preferred family's addresses, falling back to the other family only when the preferred
+//! one has none (as hickory and Envoy mean these names: `localhost:3000` must not put an
+//! unreachable `[::1]:3000` into a pool whose server listens on IPv4 only); a failure of one
+//! family is ignored when the other answers. `Ipv4Only` / `Ipv6Only` query one family. Within a family addresses are sorted
 //! and deduplicated, so that the same answer always gives the same list.
 //!
 //! One lookup is bounded by `timeout × attempts` in total, whatever the number of
@@ -49,10 +51,10 @@ pub const HOSTS_FILE_TTL: Duration = Duration::from_secs(30);
 /// Which address families to look up, and which comes first in [`Resolved::addrs`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum LookupStrategy {
-    /// Both families, IPv4 addresses first.
+    /// IPv4 addresses; IPv6 ones only when there is no IPv4 address.
     #[default]
     Ipv4ThenIpv6,
-    /// Both families, IPv6 addresses first.
+    /// IPv6 addresses; IPv4 ones only when there is no IPv6 address.
     Ipv6ThenIpv4,
     /// IPv4 (A records) only.
     Ipv4Only,
@@ -69,12 +71,15 @@ impl LookupStrategy {
         }
     }
 
-    /// Sorts `addrs` with the preferred family first, each family in address order, and
-    /// drops duplicates.
+    /// Sorts `addrs` with the preferred family first, each family in address order, drops
+    /// duplicates, and keeps only the preferred family when it has any address.
     fn order(self, addrs: &mut Vec<SocketAddr>) {
         let v6_first = self == LookupStrategy::Ipv6ThenIpv4;
         addrs.sort_by_key(|addr| (addr.is_ipv4() == v6_first, *addr));
         addrs.dedup();
+        if let Some(first) = addrs.first().map(SocketAddr::is_ipv4) {
+            addrs.retain(|a| a.is_ipv4() == first);
+        }
     }
 }
 
@@ -226,10 +231,8 @@ impl Resolver {
             let v4 = SocketAddr::new(Ipv4Addr::LOCALHOST.into(), port);
             let v6 = SocketAddr::new(Ipv6Addr::LOCALHOST.into(), port);
             let addrs = match self.strategy {
-                LookupStrategy::Ipv4ThenIpv6 => vec![v4, v6],
-                LookupStrategy::Ipv6ThenIpv4 => vec![v6, v4],
-                LookupStrategy::Ipv4Only => vec![v4],
-                LookupStrategy::Ipv6Only => vec![v6],
+                LookupStrategy::Ipv4ThenIpv6 | LookupStrategy::Ipv4Only => vec![v4],
+                LookupStrategy::Ipv6ThenIpv4 | LookupStrategy::Ipv6Only => vec![v6],
             };
             return Ok(Some(fixed(addrs)));
         }

@@ -202,11 +202,11 @@ async fn localhost_is_loopback_by_strategy_without_lookup() {
     let expected = [
         (
             LookupStrategy::Ipv4ThenIpv6,
-            &["127.0.0.1:8080", "[::1]:8080"][..],
+            &["127.0.0.1:8080"][..],
         ),
         (
             LookupStrategy::Ipv6ThenIpv4,
-            &["[::1]:8080", "127.0.0.1:8080"][..],
+            &["[::1]:8080"][..],
         ),
         (LookupStrategy::Ipv4Only, &["127.0.0.1:8080"][..]),
         (LookupStrategy::Ipv6Only, &["[::1]:8080"][..]),
@@ -240,11 +240,11 @@ async fn hosts_file_names_aliases_and_families_by_strategy() {
     let expected = [
         (
             LookupStrategy::Ipv4ThenIpv6,
-            &["10.0.0.1:80", "10.0.0.2:80", "[fd00::1]:80", "[fd00::2]:80"][..],
+            &["10.0.0.1:80", "10.0.0.2:80"][..],
         ),
         (
             LookupStrategy::Ipv6ThenIpv4,
-            &["[fd00::1]:80", "[fd00::2]:80", "10.0.0.1:80", "10.0.0.2:80"][..],
+            &["[fd00::1]:80", "[fd00::2]:80"][..],
         ),
         (
             LookupStrategy::Ipv4Only,
@@ -344,11 +344,11 @@ async fn dns_answers_with_the_record_ttl_by_strategy_and_caches() {
     let expected = [
         (
             LookupStrategy::Ipv4ThenIpv6,
-            &["10.0.0.1:443", "10.0.0.2:443", "[fd00::1]:443"][..],
+            &["10.0.0.1:443", "10.0.0.2:443"][..],
         ),
         (
             LookupStrategy::Ipv6ThenIpv4,
-            &["[fd00::1]:443", "10.0.0.1:443", "10.0.0.2:443"][..],
+            &["[fd00::1]:443"][..],
         ),
         (
             LookupStrategy::Ipv4Only,
@@ -420,7 +420,7 @@ fn resolve_blocking_works_without_a_runtime() {
     let resolver =
         Resolver::new(settings(responder.addr, None, LookupStrategy::Ipv4ThenIpv6)).unwrap();
     let found = resolver.resolve_blocking("svc.internal", 80).unwrap();
-    assert_eq!(found.addrs, addrs(&["10.0.0.1:80", "[fd00::1]:80"]));
+    assert_eq!(found.addrs, addrs(&["10.0.0.1:80"]));
     assert_eq!(found.ttl, Duration::from_secs(30));
     assert_eq!(
         resolver.resolve_blocking("10.9.9.9", 80).unwrap().addrs,
@@ -439,7 +439,7 @@ fn resolve_blocking_works_without_a_runtime() {
     let found = runtime
         .block_on(resolver.resolve("svc.internal", 80))
         .unwrap();
-    assert_eq!(found.addrs, addrs(&["10.0.0.1:80", "[fd00::1]:80"]));
+    assert_eq!(found.addrs, addrs(&["10.0.0.1:80"]));
 }
 
 #[test]
@@ -483,7 +483,7 @@ fn missing_nameservers_fail_dns_lookups_only() {
     .unwrap();
     assert_eq!(
         resolver.resolve_blocking("localhost", 80).unwrap().addrs,
-        addrs(&["127.0.0.1:80", "[::1]:80"])
+        addrs(&["127.0.0.1:80"])
     );
     assert_eq!(
         resolver.resolve_blocking("192.0.2.1", 80).unwrap().addrs,
