@@ -8,7 +8,9 @@ mod docs;
 mod env;
 mod errors;
 mod formats;
+mod lb;
 mod schema;
+mod upstreams;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -55,7 +55,10 @@ fn schema_has_the_expected_shape() {
 
     // A server is an address string or a map.
     let server_item = def(&s, "Server");
-    assert_eq!(server_item["anyOf"][0]["$ref"], "#/definitions/SocketAddr");
+    assert_eq!(
+        server_item["anyOf"][0]["$ref"],
+        "#/definitions/ServerAddress"
+    );
     assert_eq!(server_item["anyOf"][1]["$ref"], "#/definitions/ServerMap");
     assert_eq!(def(&s, "ServerMap")["properties"]["weight"]["minimum"], 1);
 
