@@ -167,14 +167,19 @@ fn tls_only(p: &PeerOptions) -> Vec<&'static str> {
     keys
 }
 
-fn tls_message(key: &str, why: &str) -> String {
-    if key == "alpn" {
-        format!(
+/// `sni` (or `alpn: h1h2`) without TLS; `off` when the entry itself sets `tls: false`.
+fn tls_message(key: &str, why: &str, off: bool) -> String {
+    match (key, off) {
+        ("alpn", true) => format!(
+            "`alpn: h1h2` is negotiated in the TLS handshake, {why}: use `h2` for HTTP/2 over \
+             cleartext"
+        ),
+        ("alpn", false) => format!(
             "`alpn: h1h2` is negotiated in the TLS handshake, {why}: add `tls: true`, or use \
              `h2` for HTTP/2 over cleartext"
-        )
-    } else {
-        format!("`{key}` only applies to TLS connections, {why}: add `tls: true`")
+        ),
+        (_, true) => format!("`{key}` only applies to TLS connections, {why}"),
+        (_, false) => format!("`{key}` only applies to TLS connections, {why}: add `tls: true`"),
     }
 }
 
@@ -188,19 +193,24 @@ fn tls_usage(spot: &Spot<'_>, u: &Upstream, errors: &mut Vec<ConfigError>) {
         any_tls |= tls;
         if !tls {
             let at = servers.item(i);
-            let why = match server.peer.tls {
-                Some(false) => "and this server sets `tls: false`",
-                _ => "and this server does not use TLS",
+            let off = server.peer.tls == Some(false);
+            let why = match off {
+                true => "and this server sets `tls: false`",
+                false => "and this server does not use TLS",
             };
             for key in tls_only(&server.peer) {
-                errors.push(at.key_error(key, tls_message(key, why)));
+                errors.push(at.key_error(key, tls_message(key, why, off)));
             }
         }
     }
     if !any_tls && !u.servers.is_empty() {
         for key in tls_only(&u.peer) {
-            let why = "and no server of this upstream uses TLS";
-            errors.push(spot.key_error(key, tls_message(key, why)));
+            let off = u.peer.tls == Some(false);
+            let why = match off {
+                true => "and this upstream sets `tls: false`",
+                false => "and no server of this upstream uses TLS",
+            };
+            errors.push(spot.key_error(key, tls_message(key, why, off)));
         }
     }
 }

@@ -10,6 +10,7 @@ mod errors;
 mod formats;
 mod lb;
 mod schema;
+mod upstream_errors;
 mod upstreams;
 
 use std::path::{Path, PathBuf};
