@@ -5,7 +5,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use pylon_config::{
-    load, load_str, Config, Format, Server, ServerAddress, DEFAULT_CONNECT_TIMEOUT,
+    load, load_str, Config, Format, PeerOptions, Server, ServerAddress, DEFAULT_CONNECT_TIMEOUT,
     DEFAULT_READ_TIMEOUT,
 };
 
@@ -54,13 +54,20 @@ fn example_loads_identically_in_every_format() {
             Server::new(ServerAddress::Ip(addr("127.0.0.1:3000"))),
             Server {
                 weight: 2,
-                ..Server::new(ServerAddress::Ip(addr("127.0.0.1:3001")))
+                peer: PeerOptions {
+                    max_connections: Some(10),
+                    ..PeerOptions::default()
+                },
+                ..Server::new(ServerAddress::parse("localhost:3001").unwrap())
             }
         ]
     );
     assert_eq!(app.connect_timeout, Duration::from_secs(5));
     assert_eq!(app.read_timeout, Duration::from_secs(60));
     assert_eq!(app.write_timeout, Duration::from_secs(60));
+    assert_eq!(app.peer.max_connections, Some(100));
+    assert_eq!(c.dns.nameservers, [addr("127.0.0.53:53")]);
+    assert_eq!(c.dns.refresh, Some(Duration::from_secs(30)));
 
     let api = &c.routes[0];
     assert_eq!(api.name, "api");
