@@ -129,10 +129,14 @@ impl de::Error for DeError {
     }
 
     fn unknown_variant(variant: &str, expected: &'static [&'static str]) -> Self {
-        Self::custom(format_args!(
+        let mut m = format!(
             "unknown value `{variant}`, expected one of: {}",
             expected.join(", ")
-        ))
+        );
+        if let Some(hint) = did_you_mean(variant, expected.iter().copied()) {
+            m.push_str(&format!("; did you mean `{hint}`?"));
+        }
+        Self::custom(m)
     }
 
     fn unknown_field(field: &str, expected: &'static [&'static str]) -> Self {
@@ -167,6 +171,7 @@ fn expected(exp: &dyn Expected) -> String {
     }
     match text.as_str() {
         "i8" | "i16" | "i32" | "i64" | "isize" => "a whole number".into(),
+        "f32" | "f64" => "a number".into(),
         "a sequence" => "a list".into(),
         "a boolean" => "`true` or `false`".into(),
         t if t.starts_with("struct ") => "a map".into(),

@@ -13,24 +13,42 @@
 //!
 //! Pipeline: parse each file into a spanned tree (`node`, via `yaml`, `json`, `toml_doc`)
 //! → substitute env in string scalars (`env`) → type each entry through a serde
-//! deserializer over the tree (`de`) → cross-entry checks (`validate`) → merge (`loader`).
+//! deserializer over the tree (`de`) → cross-entry checks (`validate`) → merge, and rewrite
+//! load-balancer mode into an upstream and a route (`loader`).
+//!
+//! The model: [`Config`] (`model`), [`Upstream`] with its balancing and timeouts
+//! (`upstream`), [`Server`] and [`ServerAddress`] (`server`), [`PeerOptions`] (`peer`),
+//! [`HealthCheck`] and [`PassiveHealth`] (`health`), [`Retries`] (`retry`), [`DnsConfig`]
+//! (`dns`).
 
 mod addr;
 mod de;
+mod dns;
 pub mod duration;
 mod env;
 mod error;
+mod health;
 mod json;
 mod loader;
 mod model;
 mod node;
+mod peer;
+mod retry;
+mod server;
 mod toml_doc;
+mod upstream;
 mod validate;
 mod yaml;
 
+pub use dns::*;
 pub use error::{ConfigError, ConfigErrors};
+pub use health::*;
 pub use loader::{load, load_str, Format, Loaded, MAX_FILE_BYTES};
 pub use model::*;
+pub use peer::*;
+pub use retry::*;
+pub use server::*;
+pub use upstream::*;
 
 /// The JSON Schema (draft-07, the dialect editors' YAML and JSON language servers support
 /// best) of a config file, for `pylon schema`.

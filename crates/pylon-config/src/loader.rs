@@ -8,17 +8,26 @@ use std::path::{Path, PathBuf};
 use serde::de::DeserializeOwned;
 
 use crate::de::{did_you_mean, from_node, unknown_key_message};
+use crate::dns::DnsConfig;
 use crate::env::{substitute, Env};
 use crate::error::{ConfigError, ConfigErrors};
-use crate::model::{Config, Listener, Route, ServerConfig, Upstream};
+use crate::model::{Config, Listener, Route, ServerConfig};
 use crate::node::{index_path, key_path, Entry, Kind, Node, Pos};
+use crate::upstream::{Upstream, LB_NAME, LB_RULE};
 use crate::validate::validate;
 
 /// Config files larger than this are refused before parsing.
 pub const MAX_FILE_BYTES: u64 = 16 * 1024 * 1024;
 
 /// The top-level keys of a config file.
-const TOP_LEVEL_KEYS: [&str; 4] = ["server", "listeners", "upstreams", "routes"];
+const TOP_LEVEL_KEYS: [&str; 6] = [
+    "server",
+    "listeners",
+    "upstreams",
+    "routes",
+    "upstream",
+    "dns",
+];
 
 /// A source format, chosen by file extension.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -216,6 +225,12 @@ impl<T> Piece<'_, T> {
 #[derive(Default)]
 pub(crate) struct Pieces<'a> {
     pub server: Option<(ServerConfig, &'a Doc, Pos)>,
+    pub dns: Option<Piece<'a, DnsConfig>>,
+    /// The top-level `upstream` of load-balancer mode; its `name_pos` is the key's
+    /// position.
+    pub lb: Option<Piece<'a, Upstream>>,
+    /// The first `routes` key seen, whatever its value.
+    pub routes_key: Option<(&'a Doc, Pos)>,
     pub listeners: Vec<Piece<'a, Listener>>,
     pub upstreams: Vec<Piece<'a, (String, Upstream)>>,
     pub routes: Vec<Piece<'a, Route>>,
@@ -240,15 +255,21 @@ fn build(mut docs: Vec<Doc>, env: &Env) -> Result<Config, ConfigErrors> {
     if !errors.is_empty() {
         return Err(ConfigErrors::sorted(errors));
     }
+    let mut upstreams: BTreeMap<String, Upstream> =
+        pieces.upstreams.into_iter().map(|p| p.value).collect();
+    let mut routes: Vec<Route> = pieces.routes.into_iter().map(|p| p.value).collect();
+    // Load-balancer mode: the runtime only ever sees an upstream and a route.
+    if let Some(lb) = pieces.lb {
+        upstreams.insert(LB_NAME.to_string(), lb.value);
+        routes.push(Route::to_upstream(LB_NAME, LB_RULE, LB_NAME));
+    }
     Ok(Config {
         server: pieces.server.map(|(s, _, _)| s).unwrap_or_default(),
         listeners: pieces.listeners.into_iter().map(|p| p.value).collect(),
-        upstreams: pieces
-            .upstreams
-            .into_iter()
-            .map(|p| p.value)
-            .collect::<BTreeMap<_, _>>(),
-        routes: pieces.routes.into_iter().map(|p| p.value).collect(),
+        upstreams,
+        routes,
+        upstream: None,
+        dns: pieces.dns.map(|p| p.value).unwrap_or_default(),
     })
 }
 
@@ -273,6 +294,18 @@ fn collect<'a>(doc: &'a Doc, pieces: &mut Pieces<'a>, errors: &mut Vec<ConfigErr
     for entry in entries {
         match entry.key.as_str() {
             "server" => collect_server(doc, entry, pieces, errors),
+            "dns" => {
+                let first = pieces.dns.as_ref().map(|p| (p.doc, p.name_pos));
+                if let Some(piece) = once(first, doc, entry, errors) {
+                    pieces.dns = Some(piece);
+                }
+            }
+            "upstream" => {
+                let first = pieces.lb.as_ref().map(|p| (p.doc, p.name_pos));
+                if let Some(piece) = once(first, doc, entry, errors) {
+                    pieces.lb = Some(piece);
+                }
+            }
             // For editors (`"$schema": "./pylon.schema.json"` in JSON); Pylon ignores it.
             "$schema" => {}
             "listeners" => {
@@ -324,6 +357,7 @@ fn collect<'a>(doc: &'a Doc, pieces: &mut Pieces<'a>, errors: &mut Vec<ConfigErr
                 )),
             },
             "routes" => {
+                pieces.routes_key.get_or_insert((doc, entry.key_pos));
                 for (i, node) in items(doc, entry, "a list of routes", errors) {
                     let path = index_path("routes", i);
                     if let Some(value) = typed::<Route>(doc, node, &path, errors) {
@@ -378,6 +412,38 @@ fn collect_server<'a>(
     if let Some(server) = server {
         pieces.server = Some((server, doc, entry.key_pos));
     }
+}
+
+/// Types a top-level key that only one file may set (`dns`, `upstream`); `first` is where
+/// it was set before. A null value stands for an empty map.
+fn once<'a, T: DeserializeOwned>(
+    first: Option<(&Doc, Pos)>,
+    doc: &'a Doc,
+    entry: &'a Entry,
+    errors: &mut Vec<ConfigError>,
+) -> Option<Piece<'a, T>> {
+    if let Some((first, pos)) = first {
+        let message = format!(
+            "`{}` is already set at {}; only one file may set it",
+            entry.key,
+            ConfigError::place(&first.file, pos)
+        );
+        let path = entry.key.as_str();
+        errors.push(ConfigError::new(&doc.file, entry.key_pos, path, message));
+        return None;
+    }
+    let empty = Node::new(Kind::Map(Vec::new()), entry.value.pos);
+    let node = match entry.value.kind {
+        Kind::Null => &empty,
+        _ => &entry.value,
+    };
+    Some(Piece {
+        value: typed::<T>(doc, node, &entry.key, errors)?,
+        doc,
+        node: &entry.value,
+        path: entry.key.clone(),
+        name_pos: entry.key_pos,
+    })
 }
 
 /// The items of a top-level list (`listeners:`, `routes:`), or an error if it is not one.

@@ -5,34 +5,29 @@
 //! the runtime compiles it into its own model and never reads these types on the hot path.
 
 use std::collections::BTreeMap;
-use std::fmt;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use schemars::{json_schema, JsonSchema, Schema, SchemaGenerator};
-use serde::de::{self, MapAccess, Visitor};
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::{Deserialize, Serialize};
 
+use crate::dns::DnsConfig;
 use crate::duration::DurationSchema;
+use crate::retry::Retries;
+use crate::upstream::Upstream;
 
-/// Default time allowed to establish a connection to an upstream server.
-pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
-/// Default time allowed between two reads from an upstream server.
-pub const DEFAULT_READ_TIMEOUT: Duration = Duration::from_secs(60);
-/// Default time allowed between two writes to an upstream server.
-pub const DEFAULT_WRITE_TIMEOUT: Duration = Duration::from_secs(60);
-/// Default load-balancing weight of a server.
-pub const DEFAULT_WEIGHT: u32 = 1;
 /// Lowest HTTP status a `respond` route may answer with.
 pub const MIN_STATUS: u16 = 100;
 /// Highest HTTP status a `respond` route may answer with.
 pub const MAX_STATUS: u16 = 599;
 
 /// A Pylon configuration: where traffic enters (`listeners`), where it goes (`upstreams`),
-/// how requests are matched to a target (`routes`), and engine settings (`server`).
+/// how requests are matched to a target (`routes`), how server names are resolved (`dns`),
+/// and engine settings (`server`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(extend("not" = { "required": ["upstream", "routes"] }))]
 pub struct Config {
     /// Pingora engine settings; all optional.
     #[serde(default)]
@@ -47,6 +42,14 @@ pub struct Config {
     /// the highest priority wins.
     #[serde(default)]
     pub routes: Vec<Route>,
+    /// Load-balancer mode: one upstream that receives every request, instead of `routes`.
+    /// Stands for an upstream named `default` and a route sending everything to it; a
+    /// loaded config never has it set (the loader rewrites it into those).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upstream: Option<Upstream>,
+    /// How server host names are resolved: hosts file, then DNS.
+    #[serde(default)]
+    pub dns: DnsConfig,
 }
 
 /// Pingora engine settings. The binary applies the defaults documented on each field.
@@ -113,115 +116,6 @@ pub struct Listener {
     pub address: SocketAddr,
 }
 
-/// A named pool of servers that routes forward to.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct Upstream {
-    /// The servers, each an address (`"127.0.0.1:3000"`) or `{ address, weight }`.
-    #[schemars(length(min = 1))]
-    pub servers: Vec<Server>,
-    /// Time allowed to connect to a server. Default: 5s.
-    #[serde(
-        default = "default_connect_timeout",
-        with = "crate::duration::required"
-    )]
-    #[schemars(with = "DurationSchema")]
-    pub connect_timeout: Duration,
-    /// Time allowed between two reads from a server. Default: 60s.
-    #[serde(default = "default_read_timeout", with = "crate::duration::required")]
-    #[schemars(with = "DurationSchema")]
-    pub read_timeout: Duration,
-    /// Time allowed between two writes to a server. Default: 60s.
-    #[serde(default = "default_write_timeout", with = "crate::duration::required")]
-    #[schemars(with = "DurationSchema")]
-    pub write_timeout: Duration,
-}
-
-fn default_connect_timeout() -> Duration {
-    DEFAULT_CONNECT_TIMEOUT
-}
-fn default_read_timeout() -> Duration {
-    DEFAULT_READ_TIMEOUT
-}
-fn default_write_timeout() -> Duration {
-    DEFAULT_WRITE_TIMEOUT
-}
-fn default_weight() -> u32 {
-    DEFAULT_WEIGHT
-}
-
-/// One server of an upstream. Written either as its address alone (`"127.0.0.1:3000"`,
-/// weight 1) or as a map `{ address, weight }`; serialises as the map.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Server {
-    /// IP address and port of the server.
-    pub address: SocketAddr,
-    /// Share of traffic relative to the other servers of the upstream; at least 1.
-    pub weight: u32,
-}
-
-/// A server written as a map.
-// The derive gives the map form unknown-key rejection and defaults; `Server` wraps it.
-#[derive(Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-#[schemars(rename = "ServerMap")]
-struct ServerMap {
-    /// IP address and port of the server: `"127.0.0.1:3000"` or `"[::1]:3000"`.
-    #[serde(with = "crate::addr")]
-    #[schemars(with = "AddrSchema")]
-    address: SocketAddr,
-    /// Share of traffic relative to the other servers of the upstream. Default: 1.
-    #[serde(default = "default_weight")]
-    #[schemars(range(min = 1))]
-    weight: u32,
-}
-
-impl<'de> Deserialize<'de> for Server {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct ServerVisitor;
-        impl<'de> Visitor<'de> for ServerVisitor {
-            type Value = Server;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                write!(
-                    f,
-                    "{} or a map with `address` and `weight`",
-                    crate::addr::EXPECTING
-                )
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<Server, E> {
-                let address = crate::addr::parse(v).map_err(E::custom)?;
-                Ok(Server {
-                    address,
-                    weight: DEFAULT_WEIGHT,
-                })
-            }
-            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Server, A::Error> {
-                let m = ServerMap::deserialize(de::value::MapAccessDeserializer::new(map))?;
-                Ok(Server {
-                    address: m.address,
-                    weight: m.weight,
-                })
-            }
-        }
-        d.deserialize_any(ServerVisitor)
-    }
-}
-
-impl JsonSchema for Server {
-    fn schema_name() -> std::borrow::Cow<'static, str> {
-        "Server".into()
-    }
-
-    fn json_schema(generator: &mut SchemaGenerator) -> Schema {
-        let map = generator.subschema_for::<ServerMap>();
-        let addr = generator.subschema_for::<AddrSchema>();
-        json_schema!({
-            "description": "A server: its address (weight 1), or `{ address, weight }`.",
-            "anyOf": [addr, map]
-        })
-    }
-}
-
 /// The JSON Schema of a socket address as users write it.
 pub(crate) struct AddrSchema;
 
@@ -263,9 +157,71 @@ pub struct Route {
     /// Names of the listeners this route serves. Default: all listeners.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub listeners: Option<Vec<String>>,
+    /// Total time for a request, from its arrival to the end of the response (retries
+    /// included); a 504 when it runs out before the response starts. Default: no limit.
+    #[serde(
+        default,
+        with = "crate::duration::optional",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[schemars(with = "Option<DurationSchema>")]
+    pub timeout: Option<Duration>,
+    /// Overrides the upstream's `connect_timeout` for this route.
+    #[serde(
+        default,
+        with = "crate::duration::optional",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[schemars(with = "Option<DurationSchema>")]
+    pub connect_timeout: Option<Duration>,
+    /// Overrides the upstream's `read_timeout` for this route.
+    #[serde(
+        default,
+        with = "crate::duration::optional",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[schemars(with = "Option<DurationSchema>")]
+    pub read_timeout: Option<Duration>,
+    /// Overrides the upstream's `write_timeout` for this route.
+    #[serde(
+        default,
+        with = "crate::duration::optional",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[schemars(with = "Option<DurationSchema>")]
+    pub write_timeout: Option<Duration>,
+    /// Overrides the upstream's `idle_timeout` for this route's connections.
+    #[serde(
+        default,
+        with = "crate::duration::optional",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[schemars(with = "Option<DurationSchema>")]
+    pub idle_timeout: Option<Duration>,
+    /// Replaces the upstream's `retries` for this route (`{ attempts: 0 }` turns them off).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retries: Option<Retries>,
 }
 
 impl Route {
+    /// A route with this name and rule forwarding to `upstream`, every option unset.
+    pub fn to_upstream(name: &str, rule: &str, upstream: &str) -> Route {
+        Route {
+            name: name.into(),
+            rule: rule.into(),
+            priority: None,
+            upstream: Some(upstream.into()),
+            respond: None,
+            listeners: None,
+            timeout: None,
+            connect_timeout: None,
+            read_timeout: None,
+            write_timeout: None,
+            idle_timeout: None,
+            retries: None,
+        }
+    }
+
     /// The priority the router uses: the explicit `priority`, else the rule's length.
     pub fn effective_priority(&self) -> i64 {
         // Same value as `pylon_rules::Rule::default_priority` (the rule's length in bytes),

@@ -1,22 +1,123 @@
 //! Semantic checks on the typed pieces of a config, all collected: names unique across
 //! files, references resolve, rules parse, values in range. Each error points at the value
-//! it is about.
+//! it is about (or at the key, when the key's presence is the problem).
+
+mod upstream;
 
 use std::collections::{hash_map, BTreeSet, HashMap};
+use std::fmt::Display;
 use std::hash::Hash;
 use std::net::SocketAddr;
+use std::path::Path;
 
 use crate::de::did_you_mean;
 use crate::error::ConfigError;
 use crate::loader::{Piece, Pieces};
-use crate::model::{DEFAULT_WEIGHT, MAX_STATUS, MIN_STATUS};
+use crate::model::{MAX_STATUS, MIN_STATUS};
 use crate::node::{index_path, key_path, Kind, Node, Pos};
 
 /// Runs every check, appending to `errors`.
 pub(crate) fn validate(pieces: &Pieces<'_>, errors: &mut Vec<ConfigError>) {
     listeners(pieces, errors);
-    upstreams(pieces, errors);
+    upstream::upstreams(pieces, errors);
+    upstream::load_balancer_mode(pieces, errors);
+    upstream::dns(pieces, errors);
     routes(pieces, errors);
+}
+
+/// A value being checked: where it is written (its node, when the source has one) and its
+/// key path. A default value has no node; errors about it point at the nearest ancestor.
+#[derive(Clone)]
+pub(crate) struct Spot<'a> {
+    pub file: &'a Path,
+    pub node: Option<&'a Node>,
+    /// The node's position, or the nearest ancestor's.
+    pub pos: Pos,
+    pub path: String,
+}
+
+impl<'a> Spot<'a> {
+    pub fn new(file: &'a Path, node: &'a Node, path: impl Into<String>) -> Self {
+        Spot {
+            file,
+            node: Some(node),
+            pos: node.pos,
+            path: path.into(),
+        }
+    }
+
+    /// The value under `key`.
+    pub fn key(&self, key: &str) -> Spot<'a> {
+        let node = self.node.and_then(|n| n.get(key));
+        Spot {
+            file: self.file,
+            node,
+            pos: node.map_or(self.pos, |n| n.pos),
+            path: key_path(&self.path, key),
+        }
+    }
+
+    /// Item `index` of this list.
+    pub fn item(&self, index: usize) -> Spot<'a> {
+        let node = self.node.and_then(|n| n.item(index));
+        Spot {
+            file: self.file,
+            node,
+            pos: node.map_or(self.pos, |n| n.pos),
+            path: index_path(&self.path, index),
+        }
+    }
+
+    /// Whether `key` is written in this map.
+    pub fn has(&self, key: &str) -> bool {
+        self.node.and_then(|n| n.entry(key)).is_some()
+    }
+
+    /// An error about this value, at the value.
+    pub fn error(&self, message: impl Into<String>) -> ConfigError {
+        ConfigError::new(self.file, self.pos, self.path.clone(), message)
+    }
+
+    /// An error about the presence of `key` in this map, at the key.
+    pub fn key_error(&self, key: &str, message: impl Into<String>) -> ConfigError {
+        let pos = self
+            .node
+            .and_then(|n| n.entry(key))
+            .map_or(self.pos, |e| e.key_pos);
+        ConfigError::new(self.file, pos, key_path(&self.path, key), message)
+    }
+
+    /// `key` is at least `min`.
+    pub fn at_least<T: PartialOrd + Display>(
+        &self,
+        key: &str,
+        value: T,
+        min: T,
+        errors: &mut Vec<ConfigError>,
+    ) {
+        if value < min {
+            errors.push(
+                self.key(key)
+                    .error(format!("{key} must be at least {min}, found {value}")),
+            );
+        }
+    }
+
+    /// `key` is from `min` to `max`.
+    pub fn within<T: PartialOrd + Display>(
+        &self,
+        key: &str,
+        value: T,
+        (min, max): (T, T),
+        errors: &mut Vec<ConfigError>,
+    ) {
+        if value < min || value > max {
+            errors.push(
+                self.key(key)
+                    .error(format!("{key} must be from {min} to {max}, found {value}")),
+            );
+        }
+    }
 }
 
 fn err<T>(piece: &Piece<'_, T>, pos: Pos, path: String, message: String) -> ConfigError {
@@ -73,35 +174,6 @@ fn listeners(pieces: &Pieces<'_>, errors: &mut Vec<ConfigError>) {
     }
 }
 
-fn upstreams(pieces: &Pieces<'_>, errors: &mut Vec<ConfigError>) {
-    let mut names: HashMap<&str, &Piece<'_, _>> = HashMap::new();
-    for u in &pieces.upstreams {
-        let (name, upstream) = &u.value;
-        if let Some(first) = first_seen(&mut names, name, u) {
-            let message = format!("upstream `{name}` is already defined at {}", first.place());
-            errors.push(err(u, u.name_pos, u.path.clone(), message));
-        }
-        let servers_path = key_path(&u.path, "servers");
-        if upstream.servers.is_empty() {
-            let message = "an upstream needs at least one server".to_string();
-            errors.push(err(
-                u,
-                pos_of(u.node, "servers"),
-                servers_path.clone(),
-                message,
-            ));
-        }
-        for (i, server) in upstream.servers.iter().enumerate() {
-            if server.weight < DEFAULT_WEIGHT {
-                let node = u.node.get("servers").and_then(|s| s.item(i));
-                let pos = node.map_or(u.node.pos, |n| pos_of(n, "weight"));
-                let path = key_path(&index_path(&servers_path, i), "weight");
-                errors.push(err(u, pos, path, "weight must be at least 1".into()));
-            }
-        }
-    }
-}
-
 fn routes(pieces: &Pieces<'_>, errors: &mut Vec<ConfigError>) {
     let mut names: HashMap<&str, &Piece<'_, _>> = HashMap::new();
     for r in &pieces.routes {
@@ -137,7 +209,10 @@ fn routes(pieces: &Pieces<'_>, errors: &mut Vec<ConfigError>) {
             _ => {}
         }
         if let Some(upstream) = &route.upstream {
-            if !pieces.upstream_names.contains(upstream.as_str()) {
+            // With `routes` beside a top-level `upstream` (already an error), a route to
+            // `default` is not a second one.
+            let lb = pieces.lb.is_some() && upstream == crate::upstream::LB_NAME;
+            if !pieces.upstream_names.contains(upstream.as_str()) && !lb {
                 let message = unknown("upstream", upstream, &pieces.upstream_names);
                 errors.push(err(
                     r,
@@ -178,40 +253,80 @@ fn routes(pieces: &Pieces<'_>, errors: &mut Vec<ConfigError>) {
                     message,
                 ));
             }
-            headers(r, node, &path, errors);
+            headers(&Spot::new(&r.doc.file, node, path).key("headers"), errors);
+        }
+        upstream_only_options(r, errors);
+    }
+}
+
+/// The keys of a route that only apply when it forwards to an upstream.
+const UPSTREAM_ROUTE_KEYS: [&str; 6] = [
+    "timeout",
+    "connect_timeout",
+    "read_timeout",
+    "write_timeout",
+    "idle_timeout",
+    "retries",
+];
+
+/// Checks a route's retries; timeouts and retries make no sense on a route that answers
+/// itself.
+fn upstream_only_options(r: &Piece<'_, crate::Route>, errors: &mut Vec<ConfigError>) {
+    let route = &r.value;
+    let spot = Spot::new(&r.doc.file, r.node, r.path.clone());
+    if let Some(retries) = &route.retries {
+        upstream::retries(&spot.key("retries"), retries, errors);
+    }
+    if route.respond.is_some() && route.upstream.is_none() {
+        for key in UPSTREAM_ROUTE_KEYS.into_iter().filter(|k| spot.has(k)) {
+            let message = format!("`{key}` only applies to routes with `upstream`, not `respond`");
+            errors.push(spot.key_error(key, message));
         }
     }
 }
 
 /// Header names must be HTTP tokens and values visible ASCII (or tab/space).
-fn headers(r: &Piece<'_, crate::Route>, respond: &Node, path: &str, errors: &mut Vec<ConfigError>) {
-    let Some(Kind::Map(entries)) = respond.get("headers").map(|h| &h.kind) else {
+pub(crate) fn headers(map: &Spot<'_>, errors: &mut Vec<ConfigError>) {
+    let Some(Kind::Map(entries)) = map.node.map(|h| &h.kind) else {
         return;
     };
-    let path = key_path(path, "headers");
     for entry in entries {
-        let entry_path = key_path(&path, &entry.key);
+        let entry_path = key_path(&map.path, &entry.key);
         if entry.key.is_empty() || !entry.key.bytes().all(is_tchar) {
             let message = format!(
                 "invalid header name {:?}: use letters, digits and !#$%&'*+-.^_`|~",
                 entry.key
             );
-            errors.push(err(r, entry.key_pos, entry_path.clone(), message));
+            errors.push(ConfigError::new(
+                map.file,
+                entry.key_pos,
+                entry_path.clone(),
+                message,
+            ));
         }
         if let Some(value) = entry.value.as_str() {
-            if !value
-                .bytes()
-                .all(|b| b == b'\t' || (0x20..0x7f).contains(&b))
-            {
+            if !is_header_value(value) {
                 let message = format!("invalid header value {value:?}: use printable ASCII only");
-                errors.push(err(r, entry.value.pos, entry_path, message));
+                errors.push(ConfigError::new(
+                    map.file,
+                    entry.value.pos,
+                    entry_path,
+                    message,
+                ));
             }
         }
     }
 }
 
+/// Whether `value` may be sent as a header value: visible ASCII, space and tab.
+pub(crate) fn is_header_value(value: &str) -> bool {
+    value
+        .bytes()
+        .all(|b| b == b'\t' || (0x20..0x7f).contains(&b))
+}
+
 /// Records `item` under `key` unless taken; returns the item that took it first.
-fn first_seen<'p, K: Hash + Eq, T>(
+pub(crate) fn first_seen<'p, K: Hash + Eq, T>(
     map: &mut HashMap<K, &'p T>,
     key: K,
     item: &'p T,
@@ -225,12 +340,13 @@ fn first_seen<'p, K: Hash + Eq, T>(
     }
 }
 
-fn is_tchar(b: u8) -> bool {
+/// Whether `b` may appear in an HTTP token (header name, method).
+pub(crate) fn is_tchar(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
 }
 
 /// `unknown upstream `ap`, did you mean `app`?` (or the list of names when short).
-fn unknown(what: &str, name: &str, known: &BTreeSet<&str>) -> String {
+pub(crate) fn unknown(what: &str, name: &str, known: &BTreeSet<&str>) -> String {
     let mut m = format!("unknown {what} `{name}`");
     if let Some(hint) = did_you_mean(name, known.iter().copied()) {
         m.push_str(&format!(", did you mean `{hint}`?"));

@@ -77,11 +77,11 @@ fn addresses() {
     );
     assert_eq!(
         errors("listeners:\n  - { name: web, address: \"127.0.0.1:1\" }\nupstreams:\n  a:\n    servers: [\"10.0.0.1\"]\n"),
-        ["t.yaml:5:15: upstreams.a.servers[0]: expected an IP address and port like \"127.0.0.1:8080\" or \"[::1]:8080\", found \"10.0.0.1\" (the port is missing)"]
+        ["t.yaml:5:15: upstreams.a.servers[0]: expected an address like \"10.0.0.1:80\", \"[::1]:80\" or \"api.internal:8080\", found \"10.0.0.1\" (the port is missing)"]
     );
     assert_eq!(
         errors("listeners:\n  - { name: web, address: \"127.0.0.1:1\" }\nupstreams:\n  a:\n    servers: [7]\n"),
-        ["t.yaml:5:15: upstreams.a.servers[0]: expected an IP address and port like \"127.0.0.1:8080\" or \"[::1]:8080\" or a map with `address` and `weight`, found the number 7"]
+        ["t.yaml:5:15: upstreams.a.servers[0]: expected an address like \"10.0.0.1:80\", \"[::1]:80\" or \"api.internal:8080\" or a map with `address` and `weight`, found the number 7"]
     );
 }
 

@@ -5,7 +5,8 @@ use std::path::Path;
 use std::time::Duration;
 
 use pylon_config::{
-    load, load_str, Config, Format, Server, DEFAULT_CONNECT_TIMEOUT, DEFAULT_READ_TIMEOUT,
+    load, load_str, Config, Format, PeerOptions, Server, ServerAddress, DEFAULT_CONNECT_TIMEOUT,
+    DEFAULT_READ_TIMEOUT,
 };
 
 use crate::{errors, errors_in, fixture, yaml, BASE};
@@ -50,19 +51,23 @@ fn example_loads_identically_in_every_format() {
     assert_eq!(
         app.servers,
         vec![
+            Server::new(ServerAddress::Ip(addr("127.0.0.1:3000"))),
             Server {
-                address: addr("127.0.0.1:3000"),
-                weight: 1
-            },
-            Server {
-                address: addr("127.0.0.1:3001"),
-                weight: 2
+                weight: 2,
+                peer: PeerOptions {
+                    max_connections: Some(10),
+                    ..PeerOptions::default()
+                },
+                ..Server::new(ServerAddress::parse("localhost:3001").unwrap())
             }
         ]
     );
     assert_eq!(app.connect_timeout, Duration::from_secs(5));
     assert_eq!(app.read_timeout, Duration::from_secs(60));
     assert_eq!(app.write_timeout, Duration::from_secs(60));
+    assert_eq!(app.peer.max_connections, Some(100));
+    assert_eq!(c.dns.nameservers, [addr("127.0.0.53:53")]);
+    assert_eq!(c.dns.refresh, Some(Duration::from_secs(30)));
 
     let api = &c.routes[0];
     assert_eq!(api.name, "api");
@@ -169,13 +174,13 @@ fn ipv6_addresses() {
     assert_eq!(c.listeners[1].address, addr("[::]:443"));
     assert_eq!(
         c.upstreams["a"].servers[0].address,
-        addr("[2001:db8::1]:80")
+        ServerAddress::Ip(addr("[2001:db8::1]:80"))
     );
     assert_eq!(
         c.upstreams["a"].servers[1],
         Server {
-            address: addr("[::1]:81"),
-            weight: 3
+            weight: 3,
+            ..Server::new(ServerAddress::Ip(addr("[::1]:81")))
         }
     );
     let json = serde_json::to_string(&c).unwrap();

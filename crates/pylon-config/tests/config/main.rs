@@ -8,7 +8,10 @@ mod docs;
 mod env;
 mod errors;
 mod formats;
+mod lb;
 mod schema;
+mod upstream_errors;
+mod upstreams;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
