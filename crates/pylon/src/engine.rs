@@ -101,7 +101,7 @@ pub fn build_server(
     server.bootstrap();
     let mut service = pingora::proxy::http_proxy_service_with_name(
         &server.configuration,
-        PylonProxy::new(snapshot),
+        PylonProxy::new(snapshot.clone()),
         "pylon",
     );
     for listener in &config.listeners {

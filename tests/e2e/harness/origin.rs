@@ -19,7 +19,6 @@ use hyper_util::rt::TokioIo;
 use openssl::ssl::{Ssl, SslAcceptor, SslFiletype, SslMethod, SslVerifyMode};
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::pin::Pin;
 use std::sync::atomic::{AtomicU16, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -182,7 +181,7 @@ async fn serve(
                                 c.subject_name()
                                     .entries_by_nid(openssl::nid::Nid::COMMONNAME)
                                     .next()
-                                    .and_then(|e| e.data().as_utf8().ok().map(|s| s.to_string()))
+                                    .and_then(|e| e.data().to_string().ok())
                             });
                             let client_cn = Arc::new(client_cn);
                             let service = service_fn(move |req| {
