@@ -123,16 +123,26 @@ fn hash_keys_are_sticky_and_removing_a_server_moves_only_its_keys() {
     let extra = "    balance: hash\n    hash_key: \"header:X-User\"";
     let three = Pylon::start(&config(&weighted(&[&a, &b, &c], &[1, 1, 1]), extra));
     let before = placements(&three, 60);
-    assert_eq!(placements(&three, 60), before, "the same key lands on the same server");
+    assert_eq!(
+        placements(&three, 60),
+        before,
+        "the same key lands on the same server"
+    );
     for id in ["a", "b", "c"] {
-        assert!(before.iter().any(|s| s == id), "{id} got no key: {before:?}");
+        assert!(
+            before.iter().any(|s| s == id),
+            "{id} got no key: {before:?}"
+        );
     }
     drop(three);
     let two = Pylon::start(&config(&weighted(&[&a, &b], &[1, 1]), extra));
     let after = placements(&two, 60);
     for (user, (was, now)) in before.iter().zip(&after).enumerate() {
         if was != "c" {
-            assert_eq!(was, now, "user-{user} moved from {was} to {now} though {was} stayed");
+            assert_eq!(
+                was, now,
+                "user-{user} moved from {was} to {now} though {was} stayed"
+            );
         } else {
             assert_ne!(now, "c");
         }
@@ -157,7 +167,10 @@ fn ip_hash_keeps_a_client_address_on_one_server() {
     }
     seen.sort();
     seen.dedup();
-    assert!(seen.len() >= 2, "12 addresses all hashed to one server: {seen:?}");
+    assert!(
+        seen.len() >= 2,
+        "12 addresses all hashed to one server: {seen:?}"
+    );
 }
 
 #[test]
@@ -179,7 +192,10 @@ upstream:
     let got = counts(&c, 10);
     assert_eq!(got.get("a"), Some(&5));
     assert_eq!(got.get("b"), Some(&5));
-    assert_eq!(c.get_host("any.host", "/any/path?q=1").json()["path"], "/any/path");
+    assert_eq!(
+        c.get_host("any.host", "/any/path?q=1").json()["path"],
+        "/any/path"
+    );
 }
 
 #[test]

@@ -76,9 +76,11 @@ fn active_tcp_check_marks_a_closed_port_down() {
     health_check: { type: tcp, interval: 200ms, timeout: 100ms, unhealthy_threshold: 1 }"#;
     let pylon = Pylon::start(&config(&[&live.address(), &closed.to_string()], extra, ""));
     let c = pylon.client();
-    eventually(Duration::from_secs(10), "the closed port leaves rotation", || {
-        (0..6).all(|_| c.get("/").status == 200)
-    });
+    eventually(
+        Duration::from_secs(10),
+        "the closed port leaves rotation",
+        || (0..6).all(|_| c.get("/").status == 200),
+    );
     assert!(pylon.log().contains(&closed.to_string()), "{}", pylon.log());
 }
 
@@ -108,8 +110,12 @@ fn passive_health_ejects_a_dying_server_under_load_without_failed_requests() {
     let served = Arc::new(AtomicUsize::new(0));
     let workers: Vec<_> = (0..4)
         .map(|_| {
-            let (c, stop, failures, served) =
-                (client.clone(), stop.clone(), failures.clone(), served.clone());
+            let (c, stop, failures, served) = (
+                client.clone(),
+                stop.clone(),
+                failures.clone(),
+                served.clone(),
+            );
             std::thread::spawn(move || {
                 let mut n = 0;
                 while !stop.load(Ordering::SeqCst) && n < 2_000 {
@@ -136,7 +142,11 @@ fn passive_health_ejects_a_dying_server_under_load_without_failed_requests() {
     for w in workers {
         w.join().unwrap();
     }
-    assert_eq!(failures.load(Ordering::SeqCst), 0, "idempotent requests failed");
+    assert_eq!(
+        failures.load(Ordering::SeqCst),
+        0,
+        "idempotent requests failed"
+    );
     assert!(pylon.log().contains("ejected"), "{}", pylon.log());
 
     // The server comes back on the same port; after the ejection it gets traffic again.
@@ -163,7 +173,10 @@ fn retries_on_listed_statuses_go_to_another_server() {
     assert!(a.hits() >= 4, "a was never tried: {}", a.hits());
     // A POST is not idempotent: its 503 is passed through, not retried.
     let statuses: Vec<u16> = (0..4)
-        .map(|_| c.request_with_body("POST", "/", &[("Host", "x")], b"x").status)
+        .map(|_| {
+            c.request_with_body("POST", "/", &[("Host", "x")], b"x")
+                .status
+        })
         .collect();
     assert!(statuses.contains(&503), "{statuses:?}");
 }
@@ -182,7 +195,8 @@ fn retry_budget_stops_retries_when_every_server_fails() {
     a.force_status(502);
     b.force_status(502);
     // 10% of requests and no floor: 50 requests may earn at most 5 retries.
-    let extra = r#"    retries: { attempts: 3, on: [502], budget: { ratio: 0.1, min_per_sec: 0 } }"#;
+    let extra =
+        r#"    retries: { attempts: 3, on: [502], budget: { ratio: 0.1, min_per_sec: 0 } }"#;
     let pylon = Pylon::start(&config(&[&a.address(), &b.address()], extra, ""));
     let c = pylon.client();
     for _ in 0..50 {
@@ -242,14 +256,19 @@ fn max_connections_answers_503_after_the_queue_timeout() {
     let c = pylon.client();
     let slow_client = c.clone();
     let slow = std::thread::spawn(move || slow_client.get("/slow/1500").status);
-    eventually(Duration::from_secs(10), "the slow request holds the slot", || {
-        a.hits() == 1
-    });
+    eventually(
+        Duration::from_secs(10),
+        "the slow request holds the slot",
+        || a.hits() == 1,
+    );
     let started = Instant::now();
     let r = c.get("/fast");
     assert_eq!(r.status, 503);
     assert_eq!(r.json()["error"], "upstream busy");
-    assert!(started.elapsed() >= Duration::from_millis(150), "did not wait in the queue");
+    assert!(
+        started.elapsed() >= Duration::from_millis(150),
+        "did not wait in the queue"
+    );
     assert_eq!(slow.join().unwrap(), 200);
     // The slot is free again.
     assert_eq!(c.get("/fast").status, 200);

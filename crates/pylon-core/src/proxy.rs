@@ -106,8 +106,8 @@ fn failure_kind(e: &Error) -> Option<&'static str> {
     use ErrorType::*;
     match e.etype() {
         ReadTimedout | WriteTimedout => Some("timeout"),
-        ConnectionClosed | ReadError | WriteError | ConnectError | InvalidHTTPHeader
-        | H1Error | H2Error => Some("reset"),
+        ConnectionClosed | ReadError | WriteError | ConnectError | InvalidHTTPHeader | H1Error
+        | H2Error => Some("reset"),
         _ => None,
     }
 }
@@ -213,7 +213,8 @@ impl ProxyHttp for PylonProxy {
         }
         let remaining = ctx.remaining();
         if remaining.is_some_and(|r| r.is_zero()) {
-            return Error::e_explain(ErrorType::ReadTimedout, "route timeout spent").map_err(|e| e.into_up());
+            return Error::e_explain(ErrorType::ReadTimedout, "route timeout spent")
+                .map_err(|e| e.into_up());
         }
         let key = pool
             .hash_key
@@ -246,7 +247,11 @@ impl ProxyHttp for PylonProxy {
         if let Some(left) = remaining {
             // The route's total timeout caps every wait of this attempt.
             let o = &mut peer.options;
-            for t in [&mut o.connection_timeout, &mut o.read_timeout, &mut o.write_timeout] {
+            for t in [
+                &mut o.connection_timeout,
+                &mut o.read_timeout,
+                &mut o.write_timeout,
+            ] {
                 *t = Some(t.map_or(left, |t| t.min(left)));
             }
         }
@@ -291,8 +296,7 @@ impl ProxyHttp for PylonProxy {
             ctx.record_outcome(outcome);
         }
         let retry_this = ctx.upstream().is_some_and(|up| {
-            up.retry.retries_status(status)
-                && up.retry.method_allowed(&session.req_header().method)
+            up.retry.retries_status(status) && up.retry.method_allowed(&session.req_header().method)
         }) && !session.as_ref().retry_buffer_truncated();
         if retry_this && ctx.take_retry() {
             ctx.retrying_status = true;
@@ -348,8 +352,8 @@ impl ProxyHttp for PylonProxy {
         }
         // Nothing can be sent again once the client has a response header, nor when the
         // body went out beyond what Pingora buffers for retries.
-        let replayable = session.response_written().is_none()
-            && !session.as_ref().retry_buffer_truncated();
+        let replayable =
+            session.response_written().is_none() && !session.as_ref().retry_buffer_truncated();
         let kind = failure_kind(&e);
         // A pooled keep-alive connection the server closed is not the server's fault.
         if kind.is_some() && !(client_reused && kind == Some("reset")) {

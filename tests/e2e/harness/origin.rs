@@ -66,7 +66,8 @@ impl Origin {
         let acceptor = tls.map(|t| {
             let mut b = SslAcceptor::mozilla_intermediate_v5(SslMethod::tls()).expect("ssl");
             b.set_certificate_chain_file(&t.cert).expect("cert");
-            b.set_private_key_file(&t.key, SslFiletype::PEM).expect("key");
+            b.set_private_key_file(&t.key, SslFiletype::PEM)
+                .expect("key");
             if let Some(ca) = &t.client_ca {
                 b.set_ca_file(ca).expect("client ca");
                 b.set_verify(SslVerifyMode::PEER | SslVerifyMode::FAIL_IF_NO_PEER_CERT);
@@ -210,7 +211,12 @@ async fn answer(
     let headers: Vec<(String, String)> = req
         .headers()
         .iter()
-        .map(|(k, v)| (k.to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+        .map(|(k, v)| {
+            (
+                k.to_string(),
+                String::from_utf8_lossy(v.as_bytes()).into_owned(),
+            )
+        })
         .collect();
     let body = req.into_body().collect().await?.to_bytes();
     let mut status = 200u16;

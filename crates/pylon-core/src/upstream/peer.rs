@@ -156,7 +156,10 @@ mod tests {
         assert!(!o.verify_cert && !o.verify_hostname);
         assert_eq!(o.alpn, ALPN::H2H1);
         let ka = o.tcp_keepalive.as_ref().unwrap();
-        assert_eq!((ka.idle, ka.interval, ka.count), (Duration::from_secs(30), Duration::from_secs(5), 4));
+        assert_eq!(
+            (ka.idle, ka.interval, ka.count),
+            (Duration::from_secs(30), Duration::from_secs(5), 4)
+        );
         assert!(o.tcp_fast_open);
         assert_eq!(o.tcp_recv_buf, Some(65536));
         assert_eq!(o.dscp, Some(46));

@@ -1,7 +1,7 @@
 //! What a route may retry, compiled from `retries:` into flags and small lists.
 
 use http::Method;
-use pylon_config::{RetryMethods, RetryOn, Retries};
+use pylon_config::{Retries, RetryMethods, RetryOn};
 
 /// Which methods may be retried after the request reached a server.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -204,7 +204,7 @@ impl UpstreamPool {
             }
         }
         let states: Vec<Arc<ServerState>> = list.iter().map(|e| e.state.clone()).collect();
-        let balancer = Balancer::new(self.algorithm.clone(), &states);
+        let balancer = Balancer::new(self.algorithm, &states);
         self.endpoints.store(Arc::new(Endpoints {
             list,
             states,
@@ -244,7 +244,16 @@ impl UpstreamPool {
         };
         let host_header = match opts.host_header.as_ref() {
             None | Some(HostHeader::Keep) => None,
-            Some(HostHeader::Server) => Some(server.address.to_string()),
+            // The port is left out where it is the scheme's default, as clients do.
+            Some(HostHeader::Server) => {
+                Some(match (opts.tls.unwrap_or(false), server.address.port()) {
+                    (false, 80) | (true, 443) => match &server.address {
+                        ServerAddress::Ip(SocketAddr::V6(v6)) => format!("[{}]", v6.ip()),
+                        _ => server.address.host(),
+                    },
+                    _ => server.address.to_string(),
+                })
+            }
             Some(HostHeader::Custom(value)) => Some(value.clone()),
         };
         Ok(Endpoint {
@@ -275,8 +284,8 @@ impl UpstreamPool {
         let healthy = eps.states.iter().filter(|s| s.is_healthy(now)).count();
         // Panic mode (Envoy's): with too few healthy servers, spread over all of them
         // rather than overload the survivors. Off (0) by default: then 503.
-        let ignore_health = self.panic_threshold > 0
-            && healthy * 100 < usize::from(self.panic_threshold) * total;
+        let ignore_health =
+            self.panic_threshold > 0 && healthy * 100 < usize::from(self.panic_threshold) * total;
         if healthy == 0 && !ignore_health {
             return Err(SelectError::NoHealthy);
         }
@@ -291,7 +300,10 @@ impl UpstreamPool {
         let pick = eps
             .balancer
             .select(&eps.states, key, &mut |i| up(i) && fresh(i) && room(i))
-            .or_else(|| eps.balancer.select(&eps.states, key, &mut |i| up(i) && room(i)))
+            .or_else(|| {
+                eps.balancer
+                    .select(&eps.states, key, &mut |i| up(i) && room(i))
+            })
             .or_else(|| eps.balancer.select(&eps.states, key, &mut |i| up(i)))
             .ok_or(SelectError::NoHealthy)?;
         let endpoint = eps.list[pick].clone();

@@ -200,14 +200,8 @@ async fn ip_literals_return_at_once_whatever_the_strategy() {
 async fn localhost_is_loopback_by_strategy_without_lookup() {
     let responder = Responder::start(Zone::new());
     let expected = [
-        (
-            LookupStrategy::Ipv4ThenIpv6,
-            &["127.0.0.1:8080"][..],
-        ),
-        (
-            LookupStrategy::Ipv6ThenIpv4,
-            &["[::1]:8080"][..],
-        ),
+        (LookupStrategy::Ipv4ThenIpv6, &["127.0.0.1:8080"][..]),
+        (LookupStrategy::Ipv6ThenIpv4, &["[::1]:8080"][..]),
         (LookupStrategy::Ipv4Only, &["127.0.0.1:8080"][..]),
         (LookupStrategy::Ipv6Only, &["[::1]:8080"][..]),
     ];
@@ -346,10 +340,7 @@ async fn dns_answers_with_the_record_ttl_by_strategy_and_caches() {
             LookupStrategy::Ipv4ThenIpv6,
             &["10.0.0.1:443", "10.0.0.2:443"][..],
         ),
-        (
-            LookupStrategy::Ipv6ThenIpv4,
-            &["[fd00::1]:443"][..],
-        ),
+        (LookupStrategy::Ipv6ThenIpv4, &["[fd00::1]:443"][..]),
         (
             LookupStrategy::Ipv4Only,
             &["10.0.0.1:443", "10.0.0.2:443"][..],
