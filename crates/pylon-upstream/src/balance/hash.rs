@@ -8,21 +8,24 @@
 //! only the keys whose first point changes — those of that server — and, with the same
 //! servers and weights, keys land where nginx would put them.
 //!
-//! An unusable server is handled by walking on along the ring ([`Continuum::node_iter`]) to
-//! the next usable server's point, not by rebuilding the ring: the unusable server's keys
-//! spread over the others as if it had been removed, and every other key stays put. The walk
-//! is bounded ([`WALK_LIMIT`] points); past it — only when most of the pool is unusable —
-//! the key scans the indexes from its own server on, which is still stable per key.
+//! An unusable server is handled by walking on along the ring (as
+//! [`Continuum::node_iter`] does) to the next usable server's point, not by rebuilding the
+//! ring: the unusable server's keys spread over the others as if it had been removed, and
+//! every other key stays put. The walk is bounded ([`WALK_LIMIT`] points); past it — only
+//! when most of the pool is unusable — the key scans the indexes from its own server on,
+//! which is still stable per key. The walk reads a table of each point's server index,
+//! taken from the ring when it is built, rather than the ring's addresses: no address
+//! lookup per request.
 //!
 //! Without a key (the header or cookie is missing) the request is balanced by smooth
 //! weighted round robin over the same servers.
 //!
 //! Limits: weights are scaled down (keeping at least 1) when they add up to more than
-//! [`MAX_RING_WEIGHT`], to bound the ring's memory (8 bytes a point); keys then map
+//! [`MAX_RING_WEIGHT`], to bound the ring's memory (10 bytes a point); keys then map
 //! differently from nginx, and a pool change that alters the scaling moves more keys. Only
 //! the first [`MAX_RING_SERVERS`] servers (the ring's node index is 16 bits) are put on the
-//! ring. Two servers with the same address share one set of points: the first gets their
-//! keys.
+//! ring. Two servers with the same address (ip and port) share one set of points: the first
+//! gets their keys.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -34,7 +37,8 @@ use super::{Probe, WALK_LIMIT};
 use crate::ServerState;
 
 /// Largest sum of weights put on the ring as given; above it weights are scaled down.
-/// 4,096 × 160 points × 8 bytes ≈ 5 MiB at most per pool.
+/// 4,096 × 160 points × 10 bytes (Ketama's point and our owner index) ≈ 6.5 MiB at most
+/// per pool.
 pub const MAX_RING_WEIGHT: u64 = 4_096;
 
 /// How many servers the ring can hold (Ketama stores node indexes as `u16`).
@@ -42,9 +46,10 @@ pub const MAX_RING_SERVERS: usize = u16::MAX as usize + 1;
 
 pub struct KetamaHash {
     ring: Continuum,
-    /// Ring addresses back to server indexes, sorted by address for binary search (the
-    /// ring yields addresses, not our indexes).
-    by_address: Box<[(SocketAddr, usize)]>,
+    /// The server index of each ring point, in ring order. The ring only yields
+    /// addresses; this table, read off the ring once when it is built, turns a point into
+    /// our index without looking the address up per request.
+    owners: Box<[u16]>,
     /// For requests without a key.
     round_robin: SmoothRoundRobin,
 }
@@ -67,26 +72,12 @@ impl KetamaHash {
                 Bucket::new(server.address, weight)
             })
             .collect();
-        let mut by_address: Vec<(SocketAddr, usize)> = servers
-            .iter()
-            .enumerate()
-            .map(|(index, server)| (server.address, index))
-            .collect();
-        // Stable, so the first of duplicate addresses comes first.
-        by_address.sort_by_key(|&(address, _)| address);
-        by_address.dedup_by_key(|&mut (address, _)| address);
+        let ring = Continuum::new(&buckets);
         KetamaHash {
-            ring: Continuum::new(&buckets),
-            by_address: by_address.into_boxed_slice(),
+            owners: owners(&ring, servers),
+            ring,
             round_robin: SmoothRoundRobin::new(&weights),
         }
-    }
-
-    fn index_of(&self, address: &SocketAddr) -> Option<usize> {
-        self.by_address
-            .binary_search_by_key(address, |&(address, _)| address)
-            .ok()
-            .map(|found| self.by_address[found].1)
     }
 
     /// The server owning `key` on the ring, or the next usable one after it.
@@ -94,20 +85,77 @@ impl KetamaHash {
         let Some(key) = key else {
             return self.round_robin.select(probe);
         };
-        let mut home = None;
-        for address in self.ring.node_iter(key).take(WALK_LIMIT) {
-            let Some(index) = self.index_of(address) else {
-                continue;
-            };
-            home.get_or_insert(index);
-            if probe.check(index) {
-                return Some(index);
-            }
+        let len = self.owners.len();
+        if len == 0 {
+            return None;
+        }
+        let mut point = self.ring.node_idx(key).min(len - 1);
+        let home = usize::from(self.owners[point]);
+        if probe.check(home) {
+            return Some(home);
+        }
+        for _ in 0..WALK_LIMIT.min(len) {
             if probe.exhausted() {
                 return None;
             }
+            point = if point + 1 == len { 0 } else { point + 1 };
+            let index = usize::from(self.owners[point]);
+            if probe.check(index) {
+                return Some(index);
+            }
         }
-        probe.first_usable_from(home.map_or(0, |home| home + 1))
+        probe.first_usable_from(home + 1)
+    }
+}
+
+/// Reads the ring once, point by point, and maps each point's address to the index of
+/// the first server with that address.
+fn owners(ring: &Continuum, servers: &[Arc<ServerState>]) -> Box<[u16]> {
+    let mut by_address: Vec<(AddressKey, u16)> = servers
+        .iter()
+        .zip(0..=u16::MAX)
+        .map(|(server, index)| (AddressKey::of(&server.address), index))
+        .collect();
+    // Stable, so the first of duplicate addresses comes first.
+    by_address.sort_by_key(|&(key, _)| key);
+    by_address.dedup_by_key(|&mut (key, _)| key);
+    let mut owners = Vec::new();
+    let mut point = 0;
+    // `get_addr` steps to the next point and wraps to 0 after the last one.
+    while let Some(address) = ring.get_addr(&mut point) {
+        let key = AddressKey::of(address);
+        let owner = by_address
+            .binary_search_by_key(&key, |&(key, _)| key)
+            .map_or(0, |found| by_address[found].1);
+        owners.push(owner);
+        if point == 0 {
+            break;
+        }
+    }
+    owners.into_boxed_slice()
+}
+
+/// What Ketama hashes of an address: ip and port, not an IPv6 flow label or scope.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+struct AddressKey {
+    ip: u128,
+    /// The port, and bit 16 set for IPv6 (so `1.2.3.4` and `::102:304` differ).
+    port: u32,
+}
+
+impl AddressKey {
+    #[inline]
+    fn of(address: &SocketAddr) -> Self {
+        match address {
+            SocketAddr::V4(v4) => AddressKey {
+                ip: u128::from(v4.ip().to_bits()),
+                port: u32::from(v4.port()),
+            },
+            SocketAddr::V6(v6) => AddressKey {
+                ip: v6.ip().to_bits(),
+                port: 1 << 16 | u32::from(v6.port()),
+            },
+        }
     }
 }
 

@@ -160,15 +160,15 @@ impl fmt::Debug for Balancer {
     }
 }
 
-/// How many server indexes [`Probe`] remembers the answer for (in two 256-bit sets on the
-/// stack). Past this, `usable` may be asked again about the same index.
+/// For how many server indexes `select` remembers what `usable` said (in two 256-bit sets
+/// on the stack). Past this, `usable` may be asked again about the same index.
 pub const MEMO_LEN: usize = 256;
 
 /// How many consecutive entries of a precomputed order (round-robin cycle, hash ring) an
 /// algorithm walks past unusable servers before falling back to a plain scan of the
 /// indexes. The walk keeps the algorithm's own order when a few servers are down; the scan
 /// bounds the cost when almost all are.
-const WALK_LIMIT: usize = 64;
+pub const WALK_LIMIT: usize = 64;
 
 /// The caller's `usable` predicate, asked at most once per index (for the first
 /// [`MEMO_LEN`] indexes) within one `select`, and never about an index outside the pool.
