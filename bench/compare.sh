@@ -7,7 +7,15 @@
 # (thermal, noisy neighbours) hits all of them alike; the median round is reported, with
 # ratios against nginx (the target to beat) and against the bare Pingora proxy (the floor).
 #
-# Usage: bench/compare.sh            (env: ROUNDS=3 DURATION=10 CONNECTIONS=50 PROXIES="...")
+# CPU placement: on this 2-core machine, an unpinned run lets the scheduler put the proxy on
+# the same core as wrk or the origin in one round and not in the next, which moves results by
+# ±15%. By default (PIN=1) the proxy under test gets core 1 to itself, and wrk and the origin
+# share core 0; nginx-as-proxy reaching far above the Pingora proxies shows that core 0 is
+# not what limits them.
+#
+# Usage: bench/compare.sh      (env: ROUNDS=3 DURATION=10 CONNECTIONS=50 PROXIES="..." PIN=1)
+# A/B: PYLON_ALT_BIN=/path/to/other/pylon PROXIES="bare-pingora pylon pylon-alt" compares
+# another Pylon build (say, the previous release) in the same run.
 # Needs: nginx, haproxy, caddy, wrk (apt-get install nginx-light haproxy caddy wrk), cmake.
 # Everything listens on 127.0.0.1 ephemeral ports and is stopped by pid on exit.
 set -euo pipefail
@@ -16,6 +24,12 @@ ROUNDS=${ROUNDS:-3}
 DURATION=${DURATION:-10}
 CONNECTIONS=${CONNECTIONS:-50}
 PROXIES=${PROXIES:-"nginx haproxy caddy bare-pingora pylon"}
+PIN=${PIN:-1}
+if [ "$PIN" = 1 ] && [ "$(nproc)" -ge 2 ]; then
+  ON_LOAD="taskset -c 0"; ON_PROXY="taskset -c 1"
+else
+  ON_LOAD=""; ON_PROXY=""
+fi
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 WORK=$(mktemp -d /tmp/pylon-bench.XXXXXX)
 PIDS=()
@@ -56,7 +70,7 @@ http {
   }
 }
 CONF
-nginx -p "$WORK/origin" -c "$WORK/origin/nginx.conf" & PIDS+=($!)
+$ON_LOAD nginx -p "$WORK/origin" -c "$WORK/origin/nginx.conf" & PIDS+=($!)
 wait_port "$ORIGIN"
 
 declare -A PORT
@@ -85,7 +99,7 @@ http {
   }
 }
 CONF
-      nginx -p "$WORK/nginx" -c "$WORK/nginx/nginx.conf" & PIDS+=($!) ;;
+      $ON_PROXY nginx -p "$WORK/nginx" -c "$WORK/nginx/nginx.conf" & PIDS+=($!) ;;
     haproxy)
       cat > "$WORK/haproxy/haproxy.cfg" <<CONF
 global
@@ -102,7 +116,7 @@ frontend f
 backend b
   server o 127.0.0.1:$ORIGIN
 CONF
-      haproxy -f "$WORK/haproxy/haproxy.cfg" -db & PIDS+=($!) ;;
+      $ON_PROXY haproxy -f "$WORK/haproxy/haproxy.cfg" -db & PIDS+=($!) ;;
     caddy)
       cat > "$WORK/caddy/Caddyfile" <<CONF
 {
@@ -114,15 +128,15 @@ http://127.0.0.1:$port {
 }
 CONF
       GOMAXPROCS=1 XDG_DATA_HOME="$WORK/caddy" XDG_CONFIG_HOME="$WORK/caddy" \
-        caddy run --config "$WORK/caddy/Caddyfile" --adapter caddyfile >"$WORK/caddy/log" 2>&1 & PIDS+=($!) ;;
+        $ON_PROXY caddy run --config "$WORK/caddy/Caddyfile" --adapter caddyfile >"$WORK/caddy/log" 2>&1 & PIDS+=($!) ;;
     bare-pingora)
-      "$ROOT/target/release/bare-pingora" "127.0.0.1:$port" "127.0.0.1:$ORIGIN" \
+      $ON_PROXY "$ROOT/target/release/bare-pingora" "127.0.0.1:$port" "127.0.0.1:$ORIGIN" \
         >"$WORK/bare-pingora/log" 2>&1 & PIDS+=($!) ;;
-    pylon)
+    pylon|pylon-alt)
       # A realistic small table: the request matches one route among several hosts and
       # prefixes, then round robin over the upstream's servers (here one origin, twice).
-      cat > "$WORK/pylon/pylon.yaml" <<CONF
-server: { threads: 1, pid_file: $WORK/pylon/pylon.pid }
+      cat > "$WORK/$name/pylon.yaml" <<CONF
+server: { threads: 1, pid_file: $WORK/$name/pylon.pid }
 listeners:
   - { name: web, address: "127.0.0.1:$port" }
 upstreams:
@@ -135,8 +149,10 @@ routes:
   - { name: health, rule: "Path(\`/health\`)", respond: { status: 200, body: "ok" } }
   - { name: default, rule: "PathPrefix(\`/\`)", upstream: origin }
 CONF
-      "$ROOT/target/release/pylon" -c "$WORK/pylon/pylon.yaml" --log-level warn \
-        >"$WORK/pylon/log" 2>&1 & PIDS+=($!) ;;
+      bin="$ROOT/target/release/pylon"
+      [ "$name" = pylon-alt ] && bin=${PYLON_ALT_BIN:?set PYLON_ALT_BIN to compare another build}
+      $ON_PROXY "$bin" -c "$WORK/$name/pylon.yaml" --log-level warn \
+        >"$WORK/$name/log" 2>&1 & PIDS+=($!) ;;
     *) echo "unknown proxy $name" >&2; exit 2 ;;
   esac
   wait_port "$port"
@@ -147,7 +163,7 @@ for p in $PROXIES; do start_proxy "$p"; done
 declare -A RPS P99
 for round in $(seq 1 "$ROUNDS"); do
   for p in $PROXIES; do
-    out=$(wrk -t1 -c"$CONNECTIONS" -d"${DURATION}s" --latency "http://127.0.0.1:${PORT[$p]}/")
+    out=$($ON_LOAD wrk -t1 -c"$CONNECTIONS" -d"${DURATION}s" --latency "http://127.0.0.1:${PORT[$p]}/")
     rps=$(awk '/^Requests\/sec/ {print $2}' <<<"$out")
     p99=$(awk '$1=="99%" {print $2}' <<<"$out")
     errors=$(awk '/Non-2xx|Socket errors/ {print}' <<<"$out")
@@ -175,4 +191,4 @@ for p in $PROXIES; do
   printf '| %s | %.0f | %.2f | %s | %s |\n' "$p" "$rps" "$p99" "$vs_nginx" "$vs_bare"
 done
 echo
-echo "wrk -t1 -c$CONNECTIONS -d${DURATION}s, $ROUNDS alternating rounds, $(nproc) cores, $(date -u +%F)"
+echo "wrk -t1 -c$CONNECTIONS -d${DURATION}s, $ROUNDS alternating rounds, $(nproc) cores, pinned: $PIN, $(date -u +%F)"

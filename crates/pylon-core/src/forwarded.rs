@@ -17,7 +17,9 @@ pub fn apply(
     host: Option<&str>,
 ) -> Result<()> {
     if let Some(ip) = client_ip {
-        let mut value = String::new();
+        use std::fmt::Write;
+        // One allocation, sized for the common case (no earlier hop, an IPv4 client).
+        let mut value = String::with_capacity(16);
         for prior in upstream.headers.get_all("x-forwarded-for") {
             if let Ok(s) = prior.to_str() {
                 if !s.trim().is_empty() {
@@ -26,7 +28,7 @@ pub fn apply(
                 }
             }
         }
-        value.push_str(&ip.to_string());
+        let _ = write!(value, "{ip}");
         upstream.insert_header("x-forwarded-for", value)?;
     }
     upstream.insert_header("x-forwarded-proto", scheme)?;

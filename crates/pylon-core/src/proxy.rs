@@ -24,6 +24,7 @@ use pingora::prelude::*;
 use pingora::proxy::FailToProxy;
 use pingora::upstreams::peer::HttpPeer;
 use pingora::ErrorType;
+use pylon_upstream::balance::Algorithm;
 use pylon_upstream::health::passive::Outcome;
 use pylon_upstream::server::now_ms;
 use std::net::{IpAddr, SocketAddr};
@@ -37,7 +38,8 @@ pub struct RequestCtx {
     /// The matched route, once `request_filter` found it.
     route: Option<Arc<RouteRuntime>>,
     client_ip: Option<IpAddr>,
-    started: Instant,
+    /// When the request arrived; read only by routes with a total `timeout`.
+    started: Option<Instant>,
     /// The endpoint of the current attempt (dropping it ends its in-flight count).
     selection: Option<Selection>,
     /// When the current attempt started, for the latency EWMA.
@@ -151,7 +153,7 @@ impl RequestCtx {
 
     fn remaining(&self) -> Option<Duration> {
         let total = self.upstream()?.total_timeout?;
-        Some(total.saturating_sub(self.started.elapsed()))
+        Some(total.saturating_sub(self.started.map_or(Duration::ZERO, |s| s.elapsed())))
     }
 }
 
@@ -164,7 +166,7 @@ impl ProxyHttp for PylonProxy {
             snapshot: self.snapshot.load_full(),
             route: None,
             client_ip: None,
-            started: Instant::now(),
+            started: None,
             selection: None,
             attempt_started: None,
             tried: Vec::new(),
@@ -193,6 +195,10 @@ impl ProxyHttp for PylonProxy {
             response.write(session).await?;
             return Ok(true);
         }
+        if matches!(&route.target, RouteTarget::Upstream(up) if up.total_timeout.is_some()) {
+            // The clock is read only for routes that need it; routing took microseconds.
+            ctx.started = Some(Instant::now());
+        }
         ctx.route = Some(route);
         Ok(false)
     }
@@ -206,10 +212,11 @@ impl ProxyHttp for PylonProxy {
             return Error::e_explain(ErrorType::InternalError, "no upstream for this route");
         };
         let pool = up.pool.clone();
+        let now = now_ms();
         match ctx.selection.take() {
             // A retry: remember where the last attempt went, so this one goes elsewhere.
             Some(previous) => ctx.tried.push(previous.endpoint.state.address),
-            None => pool.budget.record_request(now_ms()),
+            None => pool.budget.record_request(now),
         }
         let remaining = ctx.remaining();
         if remaining.is_some_and(|r| r.is_zero()) {
@@ -220,7 +227,7 @@ impl ProxyHttp for PylonProxy {
             .hash_key
             .as_ref()
             .and_then(|k| hash_key::extract(k, session.req_header(), ctx.client_ip));
-        let selection = match pool.select(key.as_deref(), &ctx.tried).await {
+        let selection = match pool.select(key.as_deref(), &ctx.tried, now).await {
             Ok(selection) => selection,
             Err(why) => {
                 ctx.error_message = Some(match why {
@@ -255,7 +262,8 @@ impl ProxyHttp for PylonProxy {
                 *t = Some(t.map_or(left, |t| t.min(left)));
             }
         }
-        ctx.attempt_started = Some(Instant::now());
+        // Only least_time reads latencies; other balancers skip the clock.
+        ctx.attempt_started = (pool.algorithm == Algorithm::LeastTime).then(Instant::now);
         ctx.selection = Some(selection);
         Ok(peer)
     }

@@ -16,7 +16,6 @@ use pylon_upstream::balance::{Algorithm, Balancer, InFlight};
 use pylon_upstream::dns::Resolver;
 use pylon_upstream::health::active::{ActiveCheck, CheckTarget, ProbeKind, StatusMatch};
 use pylon_upstream::health::passive::OutlierPolicy;
-use pylon_upstream::server::now_ms;
 use pylon_upstream::ServerState;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -74,7 +73,7 @@ pub struct UpstreamPool {
     /// The definition it was built from (kept to diff reloads and rebuild after DNS changes).
     pub definition: Upstream,
     endpoints: ArcSwap<Endpoints>,
-    algorithm: Algorithm,
+    pub algorithm: Algorithm,
     pub hash_key: Option<HashKey>,
     pub timeouts: Timeouts,
     pub retry: RetryPolicy,
@@ -268,53 +267,55 @@ impl UpstreamPool {
         })
     }
 
-    /// Chooses an endpoint for one attempt. `tried` are the addresses earlier attempts of the
-    /// same request used: a retry goes elsewhere when another usable endpoint exists.
+    /// Chooses an endpoint for one attempt at `now` (`now_ms`). `tried` are the addresses
+    /// earlier attempts of the same request used: a retry goes elsewhere when another usable
+    /// endpoint exists.
     pub async fn select(
         &self,
         key: Option<&[u8]>,
         tried: &[SocketAddr],
+        now: u64,
     ) -> Result<Selection, SelectError> {
-        let eps = self.endpoints.load_full();
-        let total = eps.list.len();
-        if total == 0 {
-            return Err(SelectError::NoServer);
-        }
-        let now = now_ms();
-        let healthy = eps.states.iter().filter(|s| s.is_healthy(now)).count();
-        // Panic mode (Envoy's): with too few healthy servers, spread over all of them
-        // rather than overload the survivors. Off (0) by default: then 503.
-        let ignore_health =
-            self.panic_threshold > 0 && healthy * 100 < usize::from(self.panic_threshold) * total;
-        if healthy == 0 && !ignore_health {
-            return Err(SelectError::NoHealthy);
-        }
-        let up = |i: usize| ignore_health || eps.states[i].is_healthy(now);
-        let fresh = |i: usize| !tried.contains(&eps.states[i].address);
-        let room = |i: usize| {
-            eps.list[i]
-                .limit
-                .as_ref()
-                .is_none_or(|s| s.available_permits() > 0)
+        let (endpoint, limit) = {
+            let eps = self.endpoints.load();
+            let total = eps.list.len();
+            if total == 0 {
+                return Err(SelectError::NoServer);
+            }
+            // Panic mode (Envoy's): with too few healthy servers, spread over all of them
+            // rather than overload the survivors. Off (0) by default: then 503. Counting
+            // costs a pass over the servers, so it is only done when panic mode is on.
+            let ignore_health = self.panic_threshold > 0 && {
+                let healthy = eps.states.iter().filter(|s| s.is_healthy(now)).count();
+                healthy * 100 < usize::from(self.panic_threshold) * total
+            };
+            let up = |i: usize| ignore_health || eps.states[i].is_healthy(now);
+            let fresh = |i: usize| tried.is_empty() || !tried.contains(&eps.states[i].address);
+            let room = |i: usize| {
+                eps.list[i]
+                    .limit
+                    .as_ref()
+                    .is_none_or(|s| s.available_permits() > 0)
+            };
+            let pick = eps
+                .balancer
+                .select(&eps.states, key, &mut |i| up(i) && fresh(i) && room(i))
+                .or_else(|| {
+                    eps.balancer
+                        .select(&eps.states, key, &mut |i| up(i) && room(i))
+                })
+                .or_else(|| eps.balancer.select(&eps.states, key, &mut |i| up(i)))
+                .ok_or(SelectError::NoHealthy)?;
+            let endpoint = eps.list[pick].clone();
+            let limit = endpoint.limit.clone();
+            (endpoint, limit)
         };
-        let pick = eps
-            .balancer
-            .select(&eps.states, key, &mut |i| up(i) && fresh(i) && room(i))
-            .or_else(|| {
-                eps.balancer
-                    .select(&eps.states, key, &mut |i| up(i) && room(i))
-            })
-            .or_else(|| eps.balancer.select(&eps.states, key, &mut |i| up(i)))
-            .ok_or(SelectError::NoHealthy)?;
-        let endpoint = eps.list[pick].clone();
-        let permit = match &endpoint.limit {
+        let permit = match limit {
             None => None,
             Some(limit) => match limit.clone().try_acquire_owned() {
                 Ok(permit) => Some(permit),
                 Err(_) => {
-                    match tokio::time::timeout(self.queue_timeout, limit.clone().acquire_owned())
-                        .await
-                    {
+                    match tokio::time::timeout(self.queue_timeout, limit.acquire_owned()).await {
                         Ok(Ok(permit)) => Some(permit),
                         _ => return Err(SelectError::Busy),
                     }
