@@ -1,4 +1,4 @@
-//! The examples in docs/config.md and docs/upstreams.md load, and the error example prints
+//! The examples in docs/config.md, docs/upstreams.md and the README load, and the error example prints
 //! what the page shows.
 
 use std::path::Path;
@@ -117,4 +117,17 @@ fn load_balancer_mode_example_matches_its_expansion() {
     let long = load_example(&blocks[at + 1].1).unwrap();
     assert_eq!(short, long);
     assert_eq!(short.routes.len(), 1);
+}
+
+#[test]
+fn readme_config_example_loads() {
+    let blocks = blocks_of("../README.md");
+    let yaml: Vec<_> = blocks.iter().filter(|(l, _)| l == "yaml").collect();
+    assert_eq!(yaml.len(), 1, "the README shows one config");
+    if let Err(e) = load_example(&yaml[0].1) {
+        panic!(
+            "README: the config example does not load:\n{}\n{e}",
+            yaml[0].1
+        );
+    }
 }
