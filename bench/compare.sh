@@ -129,9 +129,11 @@ http://127.0.0.1:$port {
 CONF
       GOMAXPROCS=1 XDG_DATA_HOME="$WORK/caddy" XDG_CONFIG_HOME="$WORK/caddy" \
         $ON_PROXY caddy run --config "$WORK/caddy/Caddyfile" --adapter caddyfile >"$WORK/caddy/log" 2>&1 & PIDS+=($!) ;;
-    bare-pingora)
-      $ON_PROXY "$ROOT/target/release/bare-pingora" "127.0.0.1:$port" "127.0.0.1:$ORIGIN" \
-        >"$WORK/bare-pingora/log" 2>&1 & PIDS+=($!) ;;
+    bare-pingora|bare-pingora-fwd)
+      # -fwd: the same proxy adding Pylon's three X-Forwarded-* headers (a diagnostic).
+      BARE_FORWARDED=$([ "$name" = bare-pingora-fwd ] && echo 1 || echo 0) \
+        $ON_PROXY "$ROOT/target/release/bare-pingora" "127.0.0.1:$port" "127.0.0.1:$ORIGIN" \
+        >"$WORK/$name/log" 2>&1 & PIDS+=($!) ;;
     pylon|pylon-alt)
       # A realistic small table: the request matches one route among several hosts and
       # prefixes, then round robin over the upstream's servers (here one origin, twice).

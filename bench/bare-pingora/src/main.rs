@@ -5,8 +5,13 @@
 //! that the comparison measures what Pylon adds, not the build settings.
 //!
 //! Usage: `bare-pingora LISTEN_ADDR UPSTREAM_ADDR` (one worker thread).
+//!
+//! With `BARE_FORWARDED=1` it also sets `X-Forwarded-For/-Proto/-Host` the way Pylon does:
+//! a diagnostic reference that tells how much of Pylon's distance to the bare proxy is the
+//! price of those three headers in Pingora's request path rather than Pylon's own logic.
 
 use async_trait::async_trait;
+use pingora::http::RequestHeader;
 use pingora::prelude::*;
 use pingora::server::configuration::ServerConf;
 use std::net::SocketAddr;
@@ -16,6 +21,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 struct Bare {
     upstream: SocketAddr,
+    forwarded: bool,
 }
 
 #[async_trait]
@@ -26,6 +32,29 @@ impl ProxyHttp for Bare {
 
     async fn upstream_peer(&self, _session: &mut Session, _ctx: &mut ()) -> Result<Box<HttpPeer>> {
         Ok(Box::new(HttpPeer::new(self.upstream, false, String::new())))
+    }
+
+    async fn upstream_request_filter(
+        &self,
+        session: &mut Session,
+        upstream_request: &mut RequestHeader,
+        _ctx: &mut (),
+    ) -> Result<()> {
+        if self.forwarded {
+            let ip = session
+                .client_addr()
+                .and_then(|a| a.as_inet())
+                .map(|a| a.ip());
+            if let Some(ip) = ip {
+                upstream_request.insert_header("x-forwarded-for", ip.to_string())?;
+            }
+            upstream_request.insert_header("x-forwarded-proto", "http")?;
+            let host = session.req_header().headers.get("host").cloned();
+            if let Some(host) = host {
+                upstream_request.insert_header("x-forwarded-host", host)?;
+            }
+        }
+        Ok(())
     }
 }
 
@@ -46,7 +75,14 @@ fn main() {
     };
     let mut server = Server::new_with_opt_and_conf(None, conf);
     server.bootstrap();
-    let mut service = http_proxy_service(&server.configuration, Bare { upstream });
+    let forwarded = std::env::var("BARE_FORWARDED").is_ok_and(|v| v == "1");
+    let mut service = http_proxy_service(
+        &server.configuration,
+        Bare {
+            upstream,
+            forwarded,
+        },
+    );
     service.add_tcp(&listen);
     server.add_service(service);
     server.run_forever();
