@@ -1,27 +1,13 @@
 //! Balancing algorithms through the binary, load-balancer mode, `host_header`, DNS names.
 
+use crate::harness::configs::one_upstream;
 use crate::harness::tempdir::TempDir;
 use crate::harness::{Client, Origin, Pylon};
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-/// One upstream `app` with the given servers YAML and extra upstream keys, one catch-all route.
 fn config(servers: &str, upstream_extra: &str) -> String {
-    format!(
-        r#"
-listeners:
-  - name: web
-    address: "@listen0@"
-upstreams:
-  app:
-    servers: {servers}
-{upstream_extra}
-routes:
-  - name: all
-    rule: "PathPrefix(`/`)"
-    upstream: app
-"#
-    )
+    one_upstream(servers, upstream_extra, "")
 }
 
 fn weighted(origins: &[&Origin], weights: &[u32]) -> String {

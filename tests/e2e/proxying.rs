@@ -1,24 +1,11 @@
 //! Proxying through the binary: balancing, forwarding headers, errors, keep-alive, `respond`.
 
+use crate::harness::configs::one_upstream;
 use crate::harness::{Client, Origin, Pylon};
 use std::collections::HashMap;
 
 fn single_upstream(servers: &str, extra_upstream: &str) -> String {
-    format!(
-        r#"
-listeners:
-  - name: web
-    address: "@listen0@"
-upstreams:
-  app:
-    servers: {servers}
-{extra_upstream}
-routes:
-  - name: all
-    rule: "PathPrefix(`/`)"
-    upstream: app
-"#
-    )
+    one_upstream(servers, extra_upstream, "")
 }
 
 #[test]

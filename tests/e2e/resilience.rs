@@ -1,30 +1,14 @@
 //! When servers fail: active health checks, passive outlier detection, retries and their
 //! budget, timeouts, `max_connections`, and no healthy server.
 
+use crate::harness::configs::{one_upstream, servers};
 use crate::harness::{Client, Origin, Pylon};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-fn config(servers: &[&str], upstream_extra: &str, route_extra: &str) -> String {
-    let servers: Vec<String> = servers.iter().map(|s| format!("\"{s}\"")).collect();
-    format!(
-        r#"
-listeners:
-  - name: web
-    address: "@listen0@"
-upstreams:
-  app:
-    servers: [{}]
-{upstream_extra}
-routes:
-  - name: all
-    rule: "PathPrefix(`/`)"
-    upstream: app
-{route_extra}
-"#,
-        servers.join(", ")
-    )
+fn config(addresses: &[&str], upstream_extra: &str, route_extra: &str) -> String {
+    one_upstream(&servers(addresses), upstream_extra, route_extra)
 }
 
 /// Polls `cond` every 20 ms until it holds or `limit` passes.

@@ -7,6 +7,7 @@
 #![allow(dead_code)]
 
 pub mod client;
+pub mod configs;
 pub mod origin;
 pub mod pki;
 pub mod pylon;
