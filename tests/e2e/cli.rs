@@ -307,3 +307,39 @@ routes:
     let log = std::fs::read_to_string(&error_log).unwrap();
     assert!(log.contains("listener `web`"), "error log: {log}");
 }
+
+#[test]
+fn a_listener_address_in_use_is_refused_at_start() {
+    let dir = TempDir::new("busy");
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap();
+    let path = dir.write(
+        "pylon.yaml",
+        &VALID.replace("127.0.0.1:18080", &addr.to_string()),
+    );
+    let mut child = std::process::Command::new(crate::harness::pylon::binary())
+        .args(["-c", path.to_str().unwrap()])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("pylon kept running without its listener");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut stderr).unwrap();
+    assert_eq!(status.code(), Some(1));
+    assert!(
+        stderr.contains(&format!("cannot listen on {addr}")) && stderr.contains("in use"),
+        "{stderr}"
+    );
+}

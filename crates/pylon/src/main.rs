@@ -71,11 +71,44 @@ fn load(cli: &Cli, outcome: &str) -> Result<pylon_config::Config, ExitCode> {
     }
 }
 
+/// Checks that every listener address can be bound, before Pingora starts: Pingora reports
+/// a failed bind from inside its service thread and keeps the process alive, which would leave
+/// a gateway running that serves nothing. (Skipped on `--upgrade`, which inherits the sockets.)
+fn check_listeners(config: &pylon_config::Config) -> Result<(), String> {
+    for listener in &config.listeners {
+        let addr = listener.address;
+        let socket = socket2::Socket::new(
+            socket2::Domain::for_address(addr),
+            socket2::Type::STREAM,
+            None,
+        )
+        .map_err(|e| format!("listener `{}`: {e}", listener.name))?;
+        // As Pingora binds: address reuse on, so connections in TIME_WAIT do not count.
+        let bound = socket
+            .set_reuse_address(true)
+            .and_then(|()| socket.bind(&addr.into()))
+            .and_then(|()| socket.listen(1));
+        if let Err(e) = bound {
+            return Err(format!(
+                "listener `{}`: cannot listen on {addr}: {e}",
+                listener.name
+            ));
+        }
+    }
+    Ok(())
+}
+
 fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
     let config = match load(cli, "; nothing was started") {
         Ok(config) => config,
         Err(code) => return Ok(code),
     };
+    if !cli.upgrade {
+        if let Err(e) = check_listeners(&config) {
+            eprintln!("{e}; nothing was started");
+            return Ok(ExitCode::FAILURE);
+        }
+    }
     init_logging(cli.log_level.as_deref(), config.server.error_log.as_deref())?;
     let resolver = Arc::new(engine::resolver(&config.dns).map_err(anyhow::Error::msg)?);
     let snapshot = Snapshot::compile(&config, 1, &resolver).context("compiling the config")?;

@@ -33,10 +33,13 @@ pub fn run_cli(args: &[&str], cwd: Option<&Path>) -> Output {
     cmd.output().expect("run pylon")
 }
 
-fn free_addr(ip: &str) -> SocketAddr {
-    TcpListener::bind((ip, 0))
-        .and_then(|l| l.local_addr())
-        .expect("free port")
+/// A free port on `ip`. The probe socket is kept in `held` until every port of a start is
+/// chosen, so that one start never gets the same port twice.
+fn free_addr(ip: &str, held: &mut Vec<TcpListener>) -> SocketAddr {
+    let listener = TcpListener::bind((ip, 0)).expect("free port");
+    let addr = listener.local_addr().expect("free port");
+    held.push(listener);
+    addr
 }
 
 /// How to start Pylon.
@@ -92,11 +95,12 @@ impl Builder {
             let dir = TempDir::new("pylon");
             let mut config = self.text.clone();
             let mut listeners = Vec::new();
+            let mut held = Vec::new();
             for (prefix, ip) in [("@listen", "127.0.0.1"), ("@v6listen", "::1")] {
                 for i in 0..MAX_LISTENERS {
                     let token = format!("{prefix}{i}@");
                     if config.contains(&token) {
-                        let addr = free_addr(ip);
+                        let addr = free_addr(ip, &mut held);
                         config = config.replace(&token, &addr.to_string());
                         listeners.push(addr);
                     }
@@ -104,19 +108,20 @@ impl Builder {
             }
             let mut env = self.env.clone();
             for name in &self.port_env {
-                let addr = free_addr("127.0.0.1");
+                let addr = free_addr("127.0.0.1", &mut held);
                 env.push((name.clone(), addr.to_string()));
                 listeners.push(addr);
             }
             let mut args = self.args.clone();
             if self.bind {
-                let addr = free_addr("127.0.0.1");
+                let addr = free_addr("127.0.0.1", &mut held);
                 args.extend(["--bind".to_string(), addr.to_string()]);
                 listeners.push(addr);
             }
             for (name, contents) in &self.extra_files {
                 dir.write(name, contents);
             }
+            drop(held);
             let config_path = dir.write(&self.file_name, &config);
             let log = std::fs::File::create(dir.path().join("pylon.log")).expect("log file");
             let mut cmd = Command::new(binary());

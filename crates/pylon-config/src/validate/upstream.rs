@@ -12,7 +12,7 @@ use crate::health::{CheckType, HealthCheck, PassiveHealth};
 use crate::loader::{Piece, Pieces};
 use crate::peer::{Alpn, PeerOptions, MAX_DSCP};
 use crate::retry::{Retries, RetryMethods, MAX_RETRY_ATTEMPTS};
-use crate::server::{check_host_name, DEFAULT_WEIGHT};
+use crate::server::{check_host_name, ServerAddress, DEFAULT_WEIGHT};
 use crate::upstream::{Balance, Upstream, LB_NAME};
 
 /// Names unique across files; then each upstream, the load-balancer one included.
@@ -191,6 +191,22 @@ fn tls_usage(spot: &Spot<'_>, u: &Upstream, errors: &mut Vec<ConfigError>) {
     for (i, server) in u.servers.iter().enumerate() {
         let tls = server.peer.tls.or(u.peer.tls).unwrap_or(false);
         any_tls |= tls;
+        // Pingora cannot verify a certificate without a name to verify (it skips
+        // verification when the SNI is empty): an IP server needs `sni`, or an explicit
+        // `verify_cert: false`.
+        let verify = server
+            .peer
+            .verify_cert
+            .or(u.peer.verify_cert)
+            .unwrap_or(true);
+        let named = server.peer.sni.is_some() || u.peer.sni.is_some();
+        if tls && verify && !named && matches!(server.address, ServerAddress::Ip(_)) {
+            errors.push(servers.item(i).error(format!(
+                "TLS to an IP address cannot verify the certificate without a name: set `sni` \
+                 to the name in {}'s certificate, or `verify_cert: false`",
+                server.address
+            )));
+        }
         if !tls {
             let at = servers.item(i);
             let off = server.peer.tls == Some(false);

@@ -67,12 +67,14 @@ fn client_certificate_pairs_and_files() {
     let cert = dir.write("c.pem", "x");
     let cert = cert.display();
     assert_eq!(
-        up(&format!("    tls: true\n    client_cert: {cert}\n")),
+        up(&format!(
+            "    tls: true\n    client_cert: {cert}\n    sni: api.internal\n"
+        )),
         ["t.yaml:7:5: upstreams.app.client_cert: `client_cert` needs `client_key` beside it"]
     );
     assert_eq!(
         server(
-            &format!("{{ address: \"127.0.0.1:1\", tls: true, client_key: {cert} }}"),
+            &format!("{{ address: \"127.0.0.1:1\", tls: true, client_key: {cert}, sni: a.internal }}"),
             ""
         ),
         ["t.yaml:6:46: upstreams.app.servers[0].client_key: `client_key` needs `client_cert` beside it"]
@@ -80,7 +82,7 @@ fn client_certificate_pairs_and_files() {
     let missing = dir.path().join("missing.pem");
     let missing = missing.display();
     let errs = up(&format!(
-        "    tls: true\n    ca_file: {missing}\n    client_cert: {missing}\n    client_key: {}\n",
+        "    tls: true\n    ca_file: {missing}\n    client_cert: {missing}\n    client_key: {}\n    sni: api.internal\n",
         dir.path().display()
     ));
     assert_eq!(
@@ -321,4 +323,28 @@ fn server_addresses() {
         server("{ address: \"10.0.0.1:80\", tsl: true }", ""),
         ["t.yaml:6:35: upstreams.app.servers[0].tsl: unknown key `tsl` in upstreams.app.servers[0], did you mean `tls`?"]
     );
+}
+
+#[test]
+fn tls_to_an_ip_needs_a_name_to_verify() {
+    assert_eq!(
+        up("    tls: true\n"),
+        ["t.yaml:5:15: upstreams.app.servers[0]: TLS to an IP address cannot verify the certificate without a name: set `sni` to the name in 127.0.0.1:3000's certificate, or `verify_cert: false`"]
+    );
+    let loads = |upstream: &str| {
+        let text = format!(
+            "listeners:\n  - {{ name: web, address: \"127.0.0.1:8080\" }}\nupstreams:\n  app:\n{upstream}"
+        );
+        pylon_config::load_str(&text, Format::Yaml, std::path::Path::new("t.yaml")).is_ok()
+    };
+    assert!(loads(
+        "    servers: [\"127.0.0.1:3000\"]\n    tls: true\n    sni: api.internal\n"
+    ));
+    assert!(loads(
+        "    servers: [\"127.0.0.1:3000\"]\n    tls: true\n    verify_cert: false\n"
+    ));
+    // A server given by name verifies against that name.
+    assert!(loads(
+        "    servers: [\"api.internal:443\"]\n    tls: true\n"
+    ));
 }

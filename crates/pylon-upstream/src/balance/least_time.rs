@@ -219,8 +219,13 @@ mod tests {
     fn equal_servers_share_the_load() {
         fastrand::seed(6);
         let servers = servers(&[1, 1, 1, 1]);
+        // Exactly equal estimates, stamped at the same instant: recording them one after the
+        // other lets a busy machine's clock advance in between, and the decay then makes
+        // the earliest look fastest, which would decide every comparison.
+        let now = now_ms();
         for server in &servers {
-            server.record_latency(10 * MS);
+            server.latency_ewma_us.store(10_000, Ordering::Relaxed);
+            server.latency_updated_ms.store(now, Ordering::Relaxed);
         }
         let balancer = Balancer::new(Algorithm::LeastTime, &servers);
         let counts = tally(&balancer, &servers, 4_000, |_| None, |_| true);
