@@ -115,21 +115,9 @@ fn unreachable_upstream_is_502_with_json_body() {
 #[test]
 fn slow_upstream_is_504_after_read_timeout() {
     let origin = Origin::start("slow");
-    let yaml = format!(
-        r#"
-listeners:
-  - name: web
-    address: "@listen0@"
-upstreams:
-  app:
-    servers: ["{}"]
-    read_timeout: 300ms
-routes:
-  - name: all
-    rule: "PathPrefix(`/`)"
-    upstream: app
-"#,
-        origin.address()
+    let yaml = single_upstream(
+        &format!("[\"{}\"]", origin.address()),
+        "    read_timeout: 300ms",
     );
     let pylon = Pylon::start(&yaml);
     let c = pylon.client();

@@ -257,3 +257,33 @@ fn max_connections_answers_503_after_the_queue_timeout() {
     // The slot is free again.
     assert_eq!(c.get("/fast").status, 200);
 }
+
+#[test]
+fn panic_threshold_spreads_over_all_servers_when_too_few_are_healthy() {
+    let (a, b) = (Origin::start("a"), Origin::start("b"));
+    a.set_health(500);
+    b.set_health(500);
+    let check = "    health_check: { path: /health, interval: 200ms, timeout: 100ms, unhealthy_threshold: 1 }";
+    let servers = [a.address(), b.address()];
+    let servers: Vec<&str> = servers.iter().map(String::as_str).collect();
+    let strict = Pylon::start(&config(&servers, check, ""));
+    let panicking = Pylon::start(&config(
+        &servers,
+        &format!("{check}\n    panic_threshold: 50"),
+        "",
+    ));
+    let c = strict.client();
+    eventually(Duration::from_secs(10), "both servers down", || {
+        c.get("/").status == 503
+    });
+    // Same health, but with panic mode every request is still served, by both servers.
+    let c = panicking.client();
+    eventually(Duration::from_secs(10), "both servers marked down", || {
+        panicking.log().matches("is down").count() >= 2
+    });
+    let served: Vec<String> = (0..6).map(|_| c.get("/").served_by()).collect();
+    assert!(
+        served.contains(&"a".to_string()) && served.contains(&"b".to_string()),
+        "{served:?}"
+    );
+}

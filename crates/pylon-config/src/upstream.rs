@@ -77,7 +77,9 @@ peer_fields! {
         )]
         #[schemars(with = "Option<DurationSchema>")]
         pub idle_timeout: Option<Duration>,
-        /// Retrying failed requests on another server. Default: no retries.
+        /// Retrying failed requests on another server. Default (no `retries` key): 2 retries
+        /// on `connect_failure` only, which is safe for every method; `{ attempts: 0 }` turns
+        /// retries off.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         pub retries: Option<Retries>,
         /// Active health checks: probes sent to every server. Default: none.
