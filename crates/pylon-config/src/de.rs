@@ -22,6 +22,9 @@ pub(crate) struct DeError {
     pub pos: Option<Pos>,
     pub path: Option<String>,
     pub kind: ErrorKind,
+    /// For an error inside a string value (a parse error in a transform expression), the
+    /// 1-based character column within the string; see [`error_at_column`].
+    pub column: Option<usize>,
 }
 
 #[derive(Debug)]
@@ -42,6 +45,7 @@ impl DeError {
             pos: None,
             path: None,
             kind,
+            column: None,
         }
     }
 
@@ -52,6 +56,27 @@ impl DeError {
             self.path = Some(path.to_string());
         }
         self
+    }
+
+    /// Like `locate`, at a node: an error at a column of a string value points at that
+    /// character when the string is written verbatim on one line, else at the value.
+    fn locate_at(mut self, node: &Node, path: &str) -> Self {
+        let mut pos = node.pos;
+        if let (Some(column), Kind::Str(s)) = (self.column.take(), &node.kind) {
+            if let Some(content) = s.content {
+                pos = Pos {
+                    line: content.line,
+                    column: content.column + column.saturating_sub(1),
+                };
+                // The position says it now.
+                if let ErrorKind::Message(m) = &mut self.kind {
+                    if let Some(stripped) = m.strip_suffix(&format!(" (at character {column})")) {
+                        *m = stripped.to_string();
+                    }
+                }
+            }
+        }
+        self.locate(pos, path)
     }
 
     /// The message a user reads.
@@ -104,9 +129,34 @@ impl fmt::Display for DeError {
 
 impl std::error::Error for DeError {}
 
+/// Marks a custom error message as being about character `column` (1-based) of the
+/// string being deserialized, so the error points there.
+const COLUMN_MARK: char = '\u{1}';
+
+/// A serde error about character `column` (1-based) of the string value being
+/// deserialized: through Pylon's loader it is reported at that character's line and
+/// column when the string is written verbatim; through any other deserializer it reads as
+/// "… (at character N)".
+#[allow(dead_code)] // used by the transform and template parsers
+pub fn error_at_column<E: de::Error>(column: usize, message: impl fmt::Display) -> E {
+    E::custom(format_args!(
+        "{message} (at character {column}){COLUMN_MARK}{column}"
+    ))
+}
+
 impl de::Error for DeError {
     fn custom<T: fmt::Display>(msg: T) -> Self {
-        DeError::new(ErrorKind::Message(msg.to_string()))
+        let text = msg.to_string();
+        if let Some((message, column)) = text.rsplit_once(COLUMN_MARK) {
+            if let Ok(column) = column.parse::<usize>() {
+                // The message keeps "(at character N)" only where the position cannot
+                // say it (a folded or substituted string); `locate_at` drops it otherwise.
+                let mut e = DeError::new(ErrorKind::Message(message.to_string()));
+                e.column = Some(column);
+                return e;
+            }
+        }
+        DeError::new(ErrorKind::Message(text))
     }
 
     fn invalid_type(unexp: Unexpected<'_>, exp: &dyn Expected) -> Self {
@@ -214,9 +264,9 @@ impl<'de> NodeDe<'de> {
 
     /// Runs `f` and locates any error at this node.
     fn run<T>(self, f: impl FnOnce(Self) -> Result<T, DeError>) -> Result<T, DeError> {
-        let pos = self.node.pos;
+        let node = self.node;
         let path = self.path.clone();
-        f(self).map_err(|e| e.locate(pos, &path))
+        f(self).map_err(|e| e.locate_at(node, &path))
     }
 
     fn any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, DeError> {
@@ -334,6 +384,18 @@ impl<'de> de::Deserializer<'de> for NodeDe<'de> {
     ) -> Result<V::Value, DeError> {
         self.run(|d| match &d.node.kind {
             Kind::Str(s) => visitor.visit_enum(s.value.as_str().into_deserializer()),
+            // An externally tagged value: a map with exactly one key, the variant
+            // (`cors: { … }`, `strip_prefix: /api`).
+            Kind::Map(entries) => match entries.as_slice() {
+                [entry] => visitor.visit_enum(EnumDe {
+                    entry,
+                    path: &d.path,
+                }),
+                _ => Err(DeError::custom(format_args!(
+                    "expected a map with exactly one key, the type, found {} keys",
+                    entries.len()
+                ))),
+            },
             _ => d.any(visitor),
         })
     }
@@ -342,8 +404,25 @@ impl<'de> de::Deserializer<'de> for NodeDe<'de> {
         visitor.visit_unit()
     }
 
+    fn deserialize_struct<V: Visitor<'de>>(
+        self,
+        _: &'static str,
+        _: &'static [&'static str],
+        visitor: V,
+    ) -> Result<V::Value, DeError> {
+        // A settings map written as nothing (`request_id:`) means "all defaults".
+        self.run(|d| match &d.node.kind {
+            Kind::Null => visitor.visit_map(MapDe {
+                entries: [].iter(),
+                value: None,
+                path: &d.path,
+            }),
+            _ => d.any(visitor),
+        })
+    }
+
     forward_to_deserialize_any! {
-        char str string bytes byte_buf unit unit_struct seq tuple tuple_struct map struct identifier
+        char str string bytes byte_buf unit unit_struct seq tuple tuple_struct map identifier
     }
 }
 
@@ -414,6 +493,59 @@ impl<'de> MapAccess<'de> for MapDe<'de, '_> {
 
     fn size_hint(&self) -> Option<usize> {
         Some(self.entries.len())
+    }
+}
+
+/// An enum written as a one-key map: the key names the variant, the value is its content.
+struct EnumDe<'de, 'p> {
+    entry: &'de Entry,
+    path: &'p str,
+}
+
+impl<'de> de::EnumAccess<'de> for EnumDe<'de, '_> {
+    type Error = DeError;
+    type Variant = NodeDe<'de>;
+
+    fn variant_seed<V: DeserializeSeed<'de>>(
+        self,
+        seed: V,
+    ) -> Result<(V::Value, NodeDe<'de>), DeError> {
+        let path = key_path(self.path, &self.entry.key);
+        let variant = seed
+            .deserialize(KeyDe {
+                key: &self.entry.key,
+            })
+            .map_err(|e| e.locate(self.entry.key_pos, &path))?;
+        Ok((variant, NodeDe::new(&self.entry.value, path)))
+    }
+}
+
+impl<'de> de::VariantAccess<'de> for NodeDe<'de> {
+    type Error = DeError;
+
+    fn unit_variant(self) -> Result<(), DeError> {
+        // `request_id:` with nothing after it, or `{}`: a variant without settings.
+        match &self.node.kind {
+            Kind::Null => Ok(()),
+            Kind::Map(entries) if entries.is_empty() => Ok(()),
+            _ => Err(DeError::custom("takes no settings").locate(self.node.pos, &self.path)),
+        }
+    }
+
+    fn newtype_variant_seed<T: DeserializeSeed<'de>>(self, seed: T) -> Result<T::Value, DeError> {
+        seed.deserialize(self)
+    }
+
+    fn tuple_variant<V: Visitor<'de>>(self, _len: usize, visitor: V) -> Result<V::Value, DeError> {
+        de::Deserializer::deserialize_seq(self, visitor)
+    }
+
+    fn struct_variant<V: Visitor<'de>>(
+        self,
+        _fields: &'static [&'static str],
+        visitor: V,
+    ) -> Result<V::Value, DeError> {
+        de::Deserializer::deserialize_map(self, visitor)
     }
 }
 

@@ -14,18 +14,19 @@ use serde::{Deserializer, Serializer};
 pub(crate) const EXPECTING: &str = r#"a duration like "30s", "250ms" or a number of seconds"#;
 
 /// Units, longest suffix first so `ms` is not read as `m` + `s`.
-const UNITS: [(&str, u128); 7] = [
+const UNITS: [(&str, u128); 8] = [
     ("ms", 1_000_000),
     ("us", 1_000),
     ("µs", 1_000),
     ("ns", 1),
+    ("d", 86_400_000_000_000),
     ("h", 3_600_000_000_000),
     ("m", 60_000_000_000),
     ("s", 1_000_000_000),
 ];
 
 /// Parses `"1m30s"`, `"250ms"`, `"1.5h"` or bare seconds `"30"` / `"0.5"`.
-/// Units: `h`, `m`, `s`, `ms`, `us` (or `µs`), `ns`.
+/// Units: `d`, `h`, `m`, `s`, `ms`, `us` (or `µs`), `ns`.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
     if text.is_empty() {

@@ -19,7 +19,7 @@
 //! The model: [`Config`] (`model`), [`Upstream`] with its balancing and timeouts
 //! (`upstream`), [`Server`] and [`ServerAddress`] (`server`), [`PeerOptions`] (`peer`),
 //! [`HealthCheck`] and [`PassiveHealth`] (`health`), [`Retries`] (`retry`), [`DnsConfig`]
-//! (`dns`).
+//! (`dns`), [`Middleware`] with one module per type (`middleware`).
 
 mod addr;
 mod de;
@@ -30,6 +30,7 @@ mod error;
 mod health;
 mod json;
 mod loader;
+pub mod middleware;
 mod model;
 mod node;
 mod peer;
@@ -41,6 +42,7 @@ mod validate;
 mod yaml;
 
 pub use dns::*;
+pub use middleware::{Middleware, MiddlewareRef};
 pub use error::{ConfigError, ConfigErrors};
 pub use health::*;
 pub use loader::{load, load_str, Format, Loaded, MAX_FILE_BYTES};

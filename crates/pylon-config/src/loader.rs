@@ -11,7 +11,8 @@ use crate::de::{did_you_mean, from_node, unknown_key_message};
 use crate::dns::DnsConfig;
 use crate::env::{substitute, Env};
 use crate::error::{ConfigError, ConfigErrors};
-use crate::model::{Config, Listener, Route, ServerConfig};
+use crate::middleware::Middleware;
+use crate::model::{Config, ErrorPage, Listener, Route, ServerConfig};
 use crate::node::{index_path, key_path, Entry, Kind, Node, Pos};
 use crate::upstream::{Upstream, LB_NAME, LB_RULE};
 use crate::validate::validate;
@@ -20,13 +21,15 @@ use crate::validate::validate;
 pub const MAX_FILE_BYTES: u64 = 16 * 1024 * 1024;
 
 /// The top-level keys of a config file.
-const TOP_LEVEL_KEYS: [&str; 6] = [
+const TOP_LEVEL_KEYS: [&str; 8] = [
     "server",
     "listeners",
     "upstreams",
     "routes",
     "upstream",
     "dns",
+    "middlewares",
+    "error_pages",
 ];
 
 /// A source format, chosen by file extension.
@@ -234,8 +237,12 @@ pub(crate) struct Pieces<'a> {
     pub listeners: Vec<Piece<'a, Listener>>,
     pub upstreams: Vec<Piece<'a, (String, Upstream)>>,
     pub routes: Vec<Piece<'a, Route>>,
+    pub middlewares: Vec<Piece<'a, (String, Middleware)>>,
+    pub error_pages: Option<Piece<'a, BTreeMap<String, ErrorPage>>>,
     pub listener_names: BTreeSet<&'a str>,
     pub upstream_names: BTreeSet<&'a str>,
+    /// Names under top-level `middlewares:`, typed or not.
+    pub middleware_names: BTreeSet<&'a str>,
     /// Listener entries seen, typed or not.
     pub listener_count: usize,
     pub docs: Vec<&'a Doc>,
@@ -270,6 +277,8 @@ fn build(mut docs: Vec<Doc>, env: &Env) -> Result<Config, ConfigErrors> {
         routes,
         upstream: None,
         dns: pieces.dns.map(|p| p.value).unwrap_or_default(),
+        middlewares: pieces.middlewares.into_iter().map(|p| p.value).collect(),
+        error_pages: pieces.error_pages.map(|p| p.value).unwrap_or_default(),
     })
 }
 
@@ -306,6 +315,35 @@ fn collect<'a>(doc: &'a Doc, pieces: &mut Pieces<'a>, errors: &mut Vec<ConfigErr
                     pieces.lb = Some(piece);
                 }
             }
+            "error_pages" => {
+                let first = pieces.error_pages.as_ref().map(|p| (p.doc, p.name_pos));
+                if let Some(piece) = once(first, doc, entry, errors) {
+                    pieces.error_pages = Some(piece);
+                }
+            }
+            "middlewares" => match &entry.value.kind {
+                Kind::Map(middlewares) => {
+                    for mw in middlewares {
+                        pieces.middleware_names.insert(&mw.key);
+                        let path = key_path("middlewares", &mw.key);
+                        if let Some(value) = typed::<Middleware>(doc, &mw.value, &path, errors) {
+                            pieces.middlewares.push(Piece {
+                                value: (mw.key.clone(), value),
+                                doc,
+                                node: &mw.value,
+                                path,
+                                name_pos: mw.key_pos,
+                            });
+                        }
+                    }
+                }
+                Kind::Null | Kind::Poisoned => {}
+                _ => errors.push(type_error(
+                    doc,
+                    entry,
+                    "a map of middleware names to middlewares",
+                )),
+            },
             // For editors (`"$schema": "./pylon.schema.json"` in JSON); Pylon ignores it.
             "$schema" => {}
             "listeners" => {

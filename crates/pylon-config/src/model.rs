@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::dns::DnsConfig;
 use crate::duration::DurationSchema;
+use crate::middleware::{Middleware, MiddlewareRef};
 use crate::retry::Retries;
 use crate::upstream::Upstream;
 
@@ -50,6 +51,31 @@ pub struct Config {
     /// How server host names are resolved: hosts file, then DNS.
     #[serde(default)]
     pub dns: DnsConfig,
+    /// Named middleware instances that routes use by name. Each is a map with one key,
+    /// the middleware type: `strip-api: { transform: { request: "StripPrefix(`/api`)" } }`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub middlewares: BTreeMap<String, Middleware>,
+    /// Bodies for the error responses Pylon writes itself (404, 502, 504, …), by status
+    /// (`"404"`) or class (`"5xx"`). Default: JSON for clients that accept it, else a short
+    /// text page.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub error_pages: BTreeMap<String, ErrorPage>,
+}
+
+/// A custom body for Pylon's own error responses. `{status}`, `{error}` (the message) and
+/// `{request_id}` in the body are replaced.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ErrorPage {
+    /// The body.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body: Option<String>,
+    /// A file whose content is the body, read when the config is loaded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body_file: Option<PathBuf>,
+    /// `Content-Type` of the body. Default: `text/html; charset=utf-8`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content_type: Option<String>,
 }
 
 /// Pingora engine settings. The binary applies the defaults documented on each field.
@@ -134,10 +160,11 @@ impl JsonSchema for AddrSchema {
 }
 
 /// A rule that sends matching requests to an upstream, or answers them directly.
-/// Exactly one of `upstream` and `respond` is required.
+/// Exactly one of `upstream` and `respond` is required, unless a middleware of the route
+/// answers every request (`static`, `redirect`, `respond` without `when`).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-#[schemars(extend("oneOf" = [{ "required": ["upstream"] }, { "required": ["respond"] }]))]
+#[schemars(extend("not" = { "required": ["upstream", "respond"] }))]
 pub struct Route {
     /// Unique name, used in logs and metrics.
     pub name: String,
@@ -201,6 +228,10 @@ pub struct Route {
     /// Replaces the upstream's `retries` for this route (`{ attempts: 0 }` turns them off).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retries: Option<Retries>,
+    /// The middlewares requests on this route go through, in order: names from top-level
+    /// `middlewares:`, or instances written in place (`{ request_id: {} }`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub middlewares: Vec<MiddlewareRef>,
 }
 
 impl Route {
@@ -219,6 +250,7 @@ impl Route {
             write_timeout: None,
             idle_timeout: None,
             retries: None,
+            middlewares: Vec::new(),
         }
     }
 

@@ -13,6 +13,7 @@ use std::path::Path;
 use crate::de::did_you_mean;
 use crate::error::ConfigError;
 use crate::loader::{Piece, Pieces};
+use crate::middleware::{Middleware, MiddlewareRef};
 use crate::model::{MAX_STATUS, MIN_STATUS};
 use crate::node::{index_path, key_path, Kind, Node, Pos};
 
@@ -22,7 +23,51 @@ pub(crate) fn validate(pieces: &Pieces<'_>, errors: &mut Vec<ConfigError>) {
     upstream::upstreams(pieces, errors);
     upstream::load_balancer_mode(pieces, errors);
     upstream::dns(pieces, errors);
+    middlewares(pieces, errors);
+    error_pages(pieces, errors);
     routes(pieces, errors);
+}
+
+fn middlewares(pieces: &Pieces<'_>, errors: &mut Vec<ConfigError>) {
+    let mut names: HashMap<&str, &Piece<'_, _>> = HashMap::new();
+    for m in &pieces.middlewares {
+        let (name, middleware) = &m.value;
+        if let Some(first) = first_seen(&mut names, name.as_str(), m) {
+            let message = format!(
+                "middleware `{name}` is already defined at {}",
+                first.place()
+            );
+            errors.push(err(m, m.name_pos, m.path.clone(), message));
+        }
+        let spot = Spot::new(&m.doc.file, m.node, m.path.clone()).key(middleware.type_name());
+        middleware.validate(&spot, errors);
+    }
+}
+
+/// `error_pages` keys are statuses (`"404"`) or classes (`"5xx"`); a page has one body.
+fn error_pages(pieces: &Pieces<'_>, errors: &mut Vec<ConfigError>) {
+    let Some(p) = &pieces.error_pages else {
+        return;
+    };
+    let spot = Spot::new(&p.doc.file, p.node, p.path.clone());
+    for (key, page) in &p.value {
+        let entry = spot.key(key);
+        if crate::middleware::parse_status_key(key).is_none() {
+            errors.push(spot.key_error(
+                key,
+                format!("expected a status from 400 to 599 (\"404\") or a class (\"4xx\", \"5xx\"), found {key:?}"),
+            ));
+        }
+        if page.body.is_some() && page.body_file.is_some() {
+            errors.push(entry.key_error("body_file", "write `body` or `body_file`, not both"));
+        }
+        if let Some(file) = &page.body_file {
+            crate::middleware::check_readable_file(&entry.key("body_file"), file, errors);
+        }
+        if let Some(ct) = &page.content_type {
+            crate::middleware::check_header_value(&entry.key("content_type"), ct, errors);
+        }
+    }
 }
 
 /// A value being checked: where it is written (its node, when the source has one) and its
@@ -194,10 +239,11 @@ fn routes(pieces: &Pieces<'_>, errors: &mut Vec<ConfigError>) {
                 format!("invalid rule: {}", e.message),
             ));
         }
+        let answers_all = route_middlewares(pieces, r, errors);
         match (&route.upstream, &route.respond) {
-            (None, None) => {
+            (None, None) if !answers_all => {
                 let message =
-                    "a route needs a target: `upstream: NAME` or `respond: { status: … }`"
+                    "a route needs a target: `upstream: NAME`, `respond: { status: … }`, or a middleware that answers every request (`static`, `redirect`, `respond` without `when`)"
                         .to_string();
                 errors.push(err(r, r.node.pos, r.path.clone(), message));
             }
@@ -259,6 +305,46 @@ fn routes(pieces: &Pieces<'_>, errors: &mut Vec<ConfigError>) {
     }
 }
 
+/// Checks a route's middleware list: names resolve, inline instances are valid. Returns
+/// whether some middleware answers every request (so the route needs no target).
+fn route_middlewares(
+    pieces: &Pieces<'_>,
+    r: &Piece<'_, crate::Route>,
+    errors: &mut Vec<ConfigError>,
+) -> bool {
+    let list = Spot::new(&r.doc.file, r.node, r.path.clone()).key("middlewares");
+    let mut answers_all = false;
+    for (i, item) in r.value.middlewares.iter().enumerate() {
+        let spot = list.item(i);
+        let middleware = match item {
+            MiddlewareRef::Named(name) => {
+                let defined = pieces.middlewares.iter().find(|m| &m.value.0 == name);
+                // Defined but untyped: its own error is already reported.
+                if defined.is_none() && !pieces.middleware_names.contains(name.as_str()) {
+                    let message = unknown("middleware", name, &pieces.middleware_names);
+                    errors.push(spot.error(message));
+                }
+                defined.map(|m| &m.value.1)
+            }
+            MiddlewareRef::Inline(m) => {
+                m.validate(&spot.key(m.type_name()), errors);
+                Some(m)
+            }
+        };
+        let Some(middleware) = middleware else {
+            continue;
+        };
+        answers_all |= middleware.can_answer_all();
+        if let Middleware::Static(s) = middleware {
+            if s.try_upstream && r.value.upstream.is_none() {
+                let message = "`static` with `try_upstream: true` needs the route to have an `upstream`";
+                errors.push(spot.error(message));
+            }
+        }
+    }
+    answers_all
+}
+
 /// The keys of a route that only apply when it forwards to an upstream.
 const UPSTREAM_ROUTE_KEYS: [&str; 6] = [
     "timeout",
@@ -277,9 +363,9 @@ fn upstream_only_options(r: &Piece<'_, crate::Route>, errors: &mut Vec<ConfigErr
     if let Some(retries) = &route.retries {
         upstream::retries(&spot.key("retries"), retries, errors);
     }
-    if route.respond.is_some() && route.upstream.is_none() {
+    if route.upstream.is_none() {
         for key in UPSTREAM_ROUTE_KEYS.into_iter().filter(|k| spot.has(k)) {
-            let message = format!("`{key}` only applies to routes with `upstream`, not `respond`");
+            let message = format!("`{key}` only applies to routes with an `upstream`");
             errors.push(spot.key_error(key, message));
         }
     }

@@ -168,7 +168,7 @@ fn rule_errors_point_inside_the_rule() {
 fn route_targets() {
     assert_eq!(
         errors(&format!("{BASE}routes:\n  - {{ name: r, rule: \"Path(`/`)\" }}\n")),
-        ["t.yaml:8:5: routes[0]: a route needs a target: `upstream: NAME` or `respond: { status: … }`"]
+        ["t.yaml:8:5: routes[0]: a route needs a target: `upstream: NAME`, `respond: { status: … }`, or a middleware that answers every request (`static`, `redirect`, `respond` without `when`)"]
     );
     assert_eq!(
         errors(&format!("{BASE}routes:\n  - {{ name: r, rule: \"Path(`/`)\", upstream: app, respond: {{ status: 200 }} }}\n")),

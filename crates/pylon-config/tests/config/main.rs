@@ -9,6 +9,7 @@ mod env;
 mod errors;
 mod formats;
 mod lb;
+mod middlewares;
 mod schema;
 mod upstream_errors;
 mod upstreams;

@@ -282,17 +282,17 @@ fn route_options() {
     assert_eq!(
         respond("    timeout: 5s\n    retries: {}\n    idle_timeout: 1s\n"),
         [
-            "t.yaml:11:5: routes[0].timeout: `timeout` only applies to routes with `upstream`, not `respond`",
-            "t.yaml:12:5: routes[0].retries: `retries` only applies to routes with `upstream`, not `respond`",
-            "t.yaml:13:5: routes[0].idle_timeout: `idle_timeout` only applies to routes with `upstream`, not `respond`",
+            "t.yaml:11:5: routes[0].timeout: `timeout` only applies to routes with an `upstream`",
+            "t.yaml:12:5: routes[0].retries: `retries` only applies to routes with an `upstream`",
+            "t.yaml:13:5: routes[0].idle_timeout: `idle_timeout` only applies to routes with an `upstream`",
         ]
     );
     assert_eq!(
         respond("    connect_timeout: 1s\n    read_timeout: 1s\n    write_timeout: 1s\n"),
         [
-            "t.yaml:11:5: routes[0].connect_timeout: `connect_timeout` only applies to routes with `upstream`, not `respond`",
-            "t.yaml:12:5: routes[0].read_timeout: `read_timeout` only applies to routes with `upstream`, not `respond`",
-            "t.yaml:13:5: routes[0].write_timeout: `write_timeout` only applies to routes with `upstream`, not `respond`",
+            "t.yaml:11:5: routes[0].connect_timeout: `connect_timeout` only applies to routes with an `upstream`",
+            "t.yaml:12:5: routes[0].read_timeout: `read_timeout` only applies to routes with an `upstream`",
+            "t.yaml:13:5: routes[0].write_timeout: `write_timeout` only applies to routes with an `upstream`",
         ]
     );
     assert_eq!(

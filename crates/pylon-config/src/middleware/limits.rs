@@ -1,0 +1,31 @@
+//! The `limits` middleware's settings.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::error::ConfigError;
+use crate::validate::Spot;
+
+/// Refuses requests that are too large: a body over `max_body_size` gets 413 (chunked
+/// bodies are counted while they stream), headers over `max_header_size` bytes or
+/// `max_header_count` fields get 431, a URI over `max_uri_length` gets 414.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Limits {
+    /// Largest request body, in bytes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_body_size: Option<u64>,
+    /// Largest total size of the request headers (names and values), in bytes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_header_size: Option<usize>,
+    /// Most request header fields.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_header_count: Option<usize>,
+    /// Longest request target (path and query), in bytes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_uri_length: Option<usize>,
+}
+
+impl Limits {
+    pub(crate) fn validate(&self, _spot: &Spot<'_>, _errors: &mut Vec<ConfigError>) {}
+}

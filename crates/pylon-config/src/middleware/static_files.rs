@@ -1,0 +1,44 @@
+//! The `static` middleware's settings: serve files from a directory.
+
+use std::path::PathBuf;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::error::ConfigError;
+use crate::validate::Spot;
+
+/// Serves files under `root` for GET and HEAD: index files, content types by extension,
+/// `ETag`/`Last-Modified` with 304s, `Range` requests. Paths never leave `root` (`..`,
+/// encoded dots and symlinks pointing outside are refused).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StaticFiles {
+    /// The directory served.
+    pub root: PathBuf,
+    /// Files served for a directory path. Default: `[index.html]`.
+    #[serde(default = "default_index", skip_serializing_if = "Vec::is_empty")]
+    pub index: Vec<String>,
+    /// A path prefix removed before looking the file up (`/assets` serves
+    /// `/assets/app.js` from `root/app.js`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub strip_prefix: Option<String>,
+    /// When no file matches, pass the request on to the route's upstream instead of
+    /// answering 404.
+    #[serde(default)]
+    pub try_upstream: bool,
+    /// List a directory's files when it has no index file. Default: false.
+    #[serde(default)]
+    pub directory_listing: bool,
+    /// `Cache-Control` sent with files, as written (`public, max-age=3600`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache_control: Option<String>,
+}
+
+fn default_index() -> Vec<String> {
+    vec!["index.html".into()]
+}
+
+impl StaticFiles {
+    pub(crate) fn validate(&self, _spot: &Spot<'_>, _errors: &mut Vec<ConfigError>) {}
+}
