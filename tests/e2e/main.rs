@@ -8,6 +8,14 @@ mod harness;
 
 mod balancing;
 mod cli;
+mod middlewares;
+mod mw_cors;
+mod mw_ip_filter;
+mod mw_limits;
+mod mw_redirect;
+mod mw_respond;
+mod mw_static;
+mod mw_transform;
 mod proxying;
 mod quickstart;
 mod resilience;

@@ -42,10 +42,10 @@ mod validate;
 mod yaml;
 
 pub use dns::*;
-pub use middleware::{Middleware, MiddlewareRef};
 pub use error::{ConfigError, ConfigErrors};
 pub use health::*;
 pub use loader::{load, load_str, Format, Loaded, MAX_FILE_BYTES};
+pub use middleware::{Middleware, MiddlewareRef};
 pub use model::*;
 pub use peer::*;
 pub use retry::*;

@@ -328,7 +328,7 @@ fn route_middlewares(
             }
             MiddlewareRef::Inline(m) => {
                 m.validate(&spot.key(m.type_name()), errors);
-                Some(m)
+                Some(&**m)
             }
         };
         let Some(middleware) = middleware else {
@@ -337,7 +337,8 @@ fn route_middlewares(
         answers_all |= middleware.can_answer_all();
         if let Middleware::Static(s) = middleware {
             if s.try_upstream && r.value.upstream.is_none() {
-                let message = "`static` with `try_upstream: true` needs the route to have an `upstream`";
+                let message =
+                    "`static` with `try_upstream: true` needs the route to have an `upstream`";
                 errors.push(spot.error(message));
             }
         }

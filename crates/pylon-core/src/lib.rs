@@ -2,8 +2,10 @@
 //! the background services that keep pools current, and the one `ProxyHttp` implementation
 //! that reads them.
 
+pub mod errors;
 pub mod forwarded;
 pub mod hash_key;
+pub mod middleware;
 pub mod proxy;
 pub mod request_id;
 pub mod request_view;

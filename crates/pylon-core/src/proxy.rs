@@ -3,19 +3,23 @@
 //!
 //! | phase | Pylon does |
 //! | --- | --- |
-//! | `new_ctx` | take the snapshot once; start the clock |
-//! | `request_filter` | find the listener, match the route (404 if none), answer `respond:` routes |
+//! | `new_ctx` | take the snapshot once |
+//! | `request_filter` | find the listener, match the route (404 if none), run the route's middlewares (request side; any may answer), answer `respond:` routes |
+//! | `request_body_filter` | the middlewares' request-body hooks (body limits) |
 //! | `upstream_peer` | pick a healthy server (not one this request already tried), wait for a `max_connections` slot, build the peer with the route's timeouts |
-//! | `upstream_request_filter` | `X-Forwarded-For/-Proto/-Host`, `host_header` |
+//! | `upstream_request_filter` | `X-Forwarded-For/-Proto/-Host`, `host_header`, then the middlewares' upstream-request hooks (transforms, headers) |
 //! | `upstream_response_filter` | latency (least_time), outcome (outlier detection), retry on listed statuses |
+//! | `response_filter` / `response_body_filter` | the middlewares' response hooks, in reverse order |
 //! | `fail_to_connect` / `error_while_proxy` | outcome, retry policy and budget |
-//! | `fail_to_proxy` | map the error to 502/503/504/4xx with the JSON error body |
+//! | `fail_to_proxy` | map the error to 502/503/504/4xx in the shared error format, through the response hooks |
+//! | `logging` | the middlewares' logging hooks |
 
 use crate::forwarded;
 use crate::hash_key;
+use crate::middleware::{GeneratedResponse, RequestState};
 use crate::request_id;
 use crate::request_view::{request_host, PingoraRequest};
-use crate::respond::write_json_error;
+use crate::respond;
 use crate::snapshot::{RouteRuntime, RouteTarget, RouteUpstream, SharedSnapshot, Snapshot};
 use crate::upstream::{SelectError, Selection};
 use async_trait::async_trait;
@@ -27,7 +31,7 @@ use pingora::ErrorType;
 use pylon_upstream::balance::Algorithm;
 use pylon_upstream::health::passive::Outcome;
 use pylon_upstream::server::now_ms;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -37,7 +41,11 @@ pub struct RequestCtx {
     snapshot: Arc<Snapshot>,
     /// The matched route, once `request_filter` found it.
     route: Option<Arc<RouteRuntime>>,
-    client_ip: Option<IpAddr>,
+    /// What the middlewares read and write.
+    state: RequestState,
+    /// How many of the route's middlewares ran their request side (their response side
+    /// runs).
+    ran: usize,
     /// When the request arrived; read only by routes with a total `timeout`.
     started: Option<Instant>,
     /// The endpoint of the current attempt (dropping it ends its in-flight count).
@@ -65,8 +73,12 @@ impl PylonProxy {
     }
 }
 
-/// The request id for a response Pylon writes itself.
-fn request_id_of(session: &Session) -> String {
+/// The request id for a response Pylon writes itself: the `request_id` middleware's, else
+/// the client's `X-Request-ID` when sane, else a fresh one.
+fn request_id_of(session: &Session, state: &RequestState) -> String {
+    if let Some(id) = &state.request_id {
+        return id.clone();
+    }
     let incoming = session
         .req_header()
         .headers
@@ -151,6 +163,44 @@ impl RequestCtx {
         true
     }
 
+    /// Sends a response Pylon or a middleware generated, through the response side of
+    /// the middlewares that ran.
+    async fn send(&mut self, session: &mut Session, mut response: GeneratedResponse) -> Result<()> {
+        let Some(route) = self.route.clone() else {
+            return respond::write(session, response, |_, _| Ok(())).await;
+        };
+        let ran = self.ran;
+        route.chain.response(
+            ran,
+            session.req_header(),
+            &mut response.header,
+            &mut self.state,
+        )?;
+        let state = &mut self.state;
+        respond::write(session, response, |body, end| {
+            route.chain.response_body(ran, body, end, state)
+        })
+        .await
+    }
+
+    /// Sends an error in the shared format.
+    async fn send_error(
+        &mut self,
+        session: &mut Session,
+        status: u16,
+        message: &str,
+    ) -> Result<()> {
+        let id = request_id_of(session, &self.state);
+        let mut response =
+            self.snapshot
+                .error_pages
+                .response(Some(session.req_header()), status, message, &id)?;
+        response
+            .header
+            .insert_header(request_id::REQUEST_ID_HEADER, id)?;
+        self.send(session, response).await
+    }
+
     fn remaining(&self) -> Option<Duration> {
         let total = self.upstream()?.total_timeout?;
         Some(total.saturating_sub(self.started.map_or(Duration::ZERO, |s| s.elapsed())))
@@ -165,7 +215,11 @@ impl ProxyHttp for PylonProxy {
         RequestCtx {
             snapshot: self.snapshot.load_full(),
             route: None,
-            client_ip: None,
+            state: RequestState {
+                scheme: "http",
+                ..RequestState::default()
+            },
+            ran: 0,
             started: None,
             selection: None,
             attempt_started: None,
@@ -177,30 +231,62 @@ impl ProxyHttp for PylonProxy {
     }
 
     async fn request_filter(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<bool> {
-        ctx.client_ip = session
+        let peer = session
             .client_addr()
             .and_then(|a| a.as_inet())
             .map(|a| a.ip());
+        ctx.state.peer_ip = peer;
+        ctx.state.client_ip = peer;
         let local = session.server_addr().and_then(|a| a.as_inet()).copied();
         let route = ctx.snapshot.listener_for(local).and_then(|listener| {
-            let view = PingoraRequest::new(session.req_header(), ctx.client_ip);
+            let view = PingoraRequest::new(session.req_header(), peer);
             listener.router.find(&view).cloned()
         });
         let Some(route) = route else {
-            let id = request_id_of(session);
-            write_json_error(session, 404, "no route", &id).await?;
+            ctx.send_error(session, 404, "no route").await?;
             return Ok(true);
         };
-        if let RouteTarget::Respond(response) = &route.target {
-            response.write(session).await?;
-            return Ok(true);
+        ctx.state.route = route.name.clone();
+        ctx.route = Some(route.clone());
+        if !route.chain.is_empty() {
+            let (ran, answer) = route.chain.request(session, &mut ctx.state).await?;
+            ctx.ran = ran;
+            if let Some(response) = answer {
+                ctx.send(session, response).await?;
+                return Ok(true);
+            }
         }
-        if matches!(&route.target, RouteTarget::Upstream(up) if up.total_timeout.is_some()) {
-            // The clock is read only for routes that need it; routing took microseconds.
-            ctx.started = Some(Instant::now());
+        match &route.target {
+            RouteTarget::Respond(response) => {
+                ctx.send(session, response.response()).await?;
+                return Ok(true);
+            }
+            RouteTarget::Middlewares => {
+                ctx.send_error(session, 404, "not found").await?;
+                return Ok(true);
+            }
+            RouteTarget::Upstream(up) if up.total_timeout.is_some() => {
+                // The clock is read only for routes that need it.
+                ctx.started = Some(Instant::now());
+            }
+            RouteTarget::Upstream(_) => {}
         }
-        ctx.route = Some(route);
         Ok(false)
+    }
+
+    async fn request_body_filter(
+        &self,
+        _session: &mut Session,
+        body: &mut Option<bytes::Bytes>,
+        end_of_stream: bool,
+        ctx: &mut RequestCtx,
+    ) -> Result<()> {
+        if let Some(route) = &ctx.route {
+            route
+                .chain
+                .request_body(ctx.ran, body, end_of_stream, &mut ctx.state)?;
+        }
+        Ok(())
     }
 
     async fn upstream_peer(
@@ -226,7 +312,7 @@ impl ProxyHttp for PylonProxy {
         let key = pool
             .hash_key
             .as_ref()
-            .and_then(|k| hash_key::extract(k, session.req_header(), ctx.client_ip));
+            .and_then(|k| hash_key::extract(k, session.req_header(), ctx.state.client_ip));
         let selection = match pool.select(key.as_deref(), &ctx.tried, now).await {
             Ok(selection) => selection,
             Err(why) => {
@@ -275,13 +361,23 @@ impl ProxyHttp for PylonProxy {
         ctx: &mut RequestCtx,
     ) -> Result<()> {
         let host = request_host(session.req_header());
-        forwarded::apply(upstream_request, ctx.client_ip, "http", Some(host))?;
+        // X-Forwarded-For gets the hop this connection came from, whatever the client
+        // address middlewares settled on.
+        forwarded::apply(upstream_request, ctx.state.peer_ip, "http", Some(host))?;
         if let Some(host) = ctx
             .selection
             .as_ref()
             .and_then(|s| s.endpoint.host_header.as_deref())
         {
             upstream_request.insert_header(http::header::HOST, host)?;
+        }
+        if let Some(route) = &ctx.route {
+            route.chain.upstream_request(
+                ctx.ran,
+                session.req_header(),
+                upstream_request,
+                &ctx.state,
+            )?;
         }
         Ok(())
     }
@@ -315,6 +411,44 @@ impl ProxyHttp for PylonProxy {
             .map_err(|e| e.into_up());
         }
         Ok(())
+    }
+
+    async fn response_filter(
+        &self,
+        session: &mut Session,
+        upstream_response: &mut ResponseHeader,
+        ctx: &mut RequestCtx,
+    ) -> Result<()> {
+        if let Some(route) = &ctx.route {
+            route.chain.response(
+                ctx.ran,
+                session.req_header(),
+                upstream_response,
+                &mut ctx.state,
+            )?;
+        }
+        Ok(())
+    }
+
+    fn response_body_filter(
+        &self,
+        _session: &mut Session,
+        body: &mut Option<bytes::Bytes>,
+        end_of_stream: bool,
+        ctx: &mut RequestCtx,
+    ) -> Result<Option<Duration>> {
+        if let Some(route) = &ctx.route {
+            route
+                .chain
+                .response_body(ctx.ran, body, end_of_stream, &mut ctx.state)?;
+        }
+        Ok(None)
+    }
+
+    async fn logging(&self, _session: &mut Session, e: Option<&Error>, ctx: &mut RequestCtx) {
+        if let Some(route) = &ctx.route {
+            route.chain.logging(ctx.ran, e, &mut ctx.state);
+        }
     }
 
     fn upstream_response_body_filter(
@@ -405,8 +539,7 @@ impl ProxyHttp for PylonProxy {
         }
         // Once the response header went out, a status can no longer be sent.
         if session.response_written().is_none() {
-            let id = request_id_of(session);
-            if let Err(write_error) = write_json_error(session, code, message, &id).await {
+            if let Err(write_error) = ctx.send_error(session, code, message).await {
                 log::debug!("could not send the error response: {write_error}");
             }
         }

@@ -6,6 +6,8 @@
 //! their routers, the pools the routes point at) live in this one value, never in two swaps
 //! that could disagree.
 
+use crate::errors::ErrorPages;
+use crate::middleware::{compile_one, Chain, Named};
 use crate::respond::PreparedResponse;
 use crate::upstream::{RetryPolicy, Timeouts, UpstreamPool};
 use arc_swap::ArcSwap;
@@ -36,13 +38,18 @@ pub enum RouteTarget {
     Upstream(RouteUpstream),
     /// Answer directly with a fixed response.
     Respond(Box<PreparedResponse>),
+    /// No target: a middleware answers (`static`, `redirect`, `respond`); a request no
+    /// middleware answered gets 404.
+    Middlewares,
 }
 
 /// A compiled route.
 #[derive(Debug)]
 pub struct RouteRuntime {
-    pub name: String,
+    pub name: Arc<str>,
     pub target: RouteTarget,
+    /// The route's middlewares, in order.
+    pub chain: Chain,
 }
 
 /// A listener and the routes it serves, indexed.
@@ -60,6 +67,8 @@ pub struct Snapshot {
     pub generation: u64,
     pub listeners: Vec<ListenerRuntime>,
     pub upstreams: HashMap<String, Arc<UpstreamPool>>,
+    /// Bodies for Pylon's own error responses.
+    pub error_pages: ErrorPages,
 }
 
 /// The shared, swappable handle every service reads from.
@@ -84,6 +93,13 @@ impl Snapshot {
             upstreams.insert(name.clone(), Arc::new(pool));
         }
 
+        let mut named: Named = HashMap::new();
+        for (name, def) in &config.middlewares {
+            let mw =
+                compile_one(def).map_err(|e| CompileError(format!("middleware `{name}`: {e}")))?;
+            named.insert(name.clone(), mw);
+        }
+
         let mut routes = Vec::with_capacity(config.routes.len());
         for route in &config.routes {
             let rule = Rule::parse(&route.rule)
@@ -99,16 +115,20 @@ impl Snapshot {
                     PreparedResponse::new(respond)
                         .map_err(|e| CompileError(format!("route `{}`: {e}", route.name)))?,
                 )),
+                (None, None) => RouteTarget::Middlewares,
                 _ => {
                     return Err(CompileError(format!(
-                        "route `{}` needs exactly one of `upstream` and `respond`",
+                        "route `{}` takes `upstream` or `respond`, not both",
                         route.name
                     )))
                 }
             };
+            let chain = Chain::compile(&route.middlewares, &named)
+                .map_err(|e| CompileError(format!("route `{}`: {e}", route.name)))?;
             let runtime = Arc::new(RouteRuntime {
-                name: route.name.clone(),
+                name: Arc::from(route.name.as_str()),
                 target,
+                chain,
             });
             routes.push((route, rule, runtime));
         }
@@ -141,6 +161,7 @@ impl Snapshot {
             generation,
             listeners,
             upstreams,
+            error_pages: ErrorPages::new(&config.error_pages).map_err(CompileError)?,
         })
     }
 

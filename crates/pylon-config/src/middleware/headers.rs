@@ -65,7 +65,8 @@ pub struct SecurityHeaders {
     /// A set of defaults: `recommended`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub preset: Option<SecurityPreset>,
-    /// `Strict-Transport-Security`. Sent only on requests that arrived over TLS.
+    /// `Strict-Transport-Security`. Sent on every response (browsers ignore it over plain
+    /// HTTP, so it takes effect once clients use HTTPS).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hsts: Option<Hsts>,
     /// `X-Content-Type-Options: nosniff` when true.
@@ -228,14 +229,22 @@ impl<'de> Deserialize<'de> for ServerHeader {
                 f.write_str("`keep`, `off`, `on` or the text to send")
             }
             fn visit_bool<E: de::Error>(self, v: bool) -> Result<ServerHeader, E> {
-                Ok(if v { ServerHeader::On } else { ServerHeader::Off })
+                Ok(if v {
+                    ServerHeader::On
+                } else {
+                    ServerHeader::Off
+                })
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<ServerHeader, E> {
                 Ok(match v {
                     "keep" => ServerHeader::Keep,
                     "off" => ServerHeader::Off,
                     "on" => ServerHeader::On,
-                    "" => return Err(E::custom("an empty `server` header: write `off` to remove it")),
+                    "" => {
+                        return Err(E::custom(
+                            "an empty `server` header: write `off` to remove it",
+                        ))
+                    }
                     text => ServerHeader::Custom(text.to_string()),
                 })
             }

@@ -161,7 +161,7 @@ pub enum MiddlewareRef {
     /// A middleware defined under top-level `middlewares:`.
     Named(String),
     /// A middleware written in the route.
-    Inline(Middleware),
+    Inline(Box<Middleware>),
 }
 
 impl Serialize for MiddlewareRef {
@@ -193,7 +193,7 @@ impl<'de> Visitor<'de> for RefVisitor {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<MiddlewareRef, A::Error> {
-        Middleware::deserialize(MapAsEnum(map)).map(MiddlewareRef::Inline)
+        Middleware::deserialize(MapAsEnum(map)).map(|m| MiddlewareRef::Inline(Box::new(m)))
     }
 }
 

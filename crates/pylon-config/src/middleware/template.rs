@@ -209,7 +209,9 @@ impl fmt::Display for Template {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         for part in &self.parts {
             match part {
-                TemplatePart::Literal(l) => f.write_str(&l.replace('{', "{{").replace('}', "}}"))?,
+                TemplatePart::Literal(l) => {
+                    f.write_str(&l.replace('{', "{{").replace('}', "}}"))?
+                }
                 TemplatePart::Var(v) => write!(f, "{{{}}}", v.name())?,
             }
         }
@@ -279,16 +281,26 @@ mod tests {
                 TemplatePart::Literal(" {x}".into()),
             ]
         );
-        assert_eq!(t.to_string(), "id={request_id} from {header.x-tenant} {{x}}");
+        assert_eq!(
+            t.to_string(),
+            "id={request_id} from {header.x-tenant} {{x}}"
+        );
         assert_eq!(Template::parse(&t.to_string()).unwrap(), t);
-        assert_eq!(Template::parse("plain").unwrap().as_literal().as_deref(), Some("plain"));
+        assert_eq!(
+            Template::parse("plain").unwrap().as_literal().as_deref(),
+            Some("plain")
+        );
     }
 
     #[test]
     fn errors_name_the_column() {
         let e = Template::parse("ab{clent_ip}").unwrap_err();
         assert_eq!(e.column, 3);
-        assert!(e.message.contains("did you mean `{client_ip}`"), "{}", e.message);
+        assert!(
+            e.message.contains("did you mean `{client_ip}`"),
+            "{}",
+            e.message
+        );
         assert_eq!(Template::parse("é{host").unwrap_err().column, 2);
         assert_eq!(Template::parse("a}b").unwrap_err().column, 2);
         assert!(Template::parse("{header.}").is_err());

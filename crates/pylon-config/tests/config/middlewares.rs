@@ -29,14 +29,14 @@ fn named_and_inline_middlewares() {
     assert_eq!(list[0], MiddlewareRef::Named("ids".into()));
     assert_eq!(
         list[1],
-        MiddlewareRef::Inline(Middleware::Headers(Headers {
+        MiddlewareRef::Inline(Box::new(Middleware::Headers(Headers {
             server: ServerHeader::Off,
             ..Headers::default()
-        }))
+        })))
     );
     assert_eq!(
         list[2],
-        MiddlewareRef::Inline(Middleware::RequestId(RequestId::default()))
+        MiddlewareRef::Inline(Box::new(Middleware::RequestId(RequestId::default())))
     );
 }
 
@@ -60,7 +60,9 @@ fn unknown_type_unknown_name_and_two_keys_are_located() {
         "{all}"
     );
     assert!(
-        all.contains("t.yaml:17:21: routes[1].middlewares[0].request_idd: unknown value `request_idd`"),
+        all.contains(
+            "t.yaml:17:21: routes[1].middlewares[0].request_idd: unknown value `request_idd`"
+        ),
         "{all}"
     );
 }

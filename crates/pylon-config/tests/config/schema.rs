@@ -63,7 +63,10 @@ fn schema_has_the_expected_shape() {
     assert_eq!(def(&s, "ServerMap")["properties"]["weight"]["minimum"], 1);
 
     let route = def(&s, "Route");
-    assert_eq!(route["not"]["required"], serde_json::json!(["upstream", "respond"]));
+    assert_eq!(
+        route["not"]["required"],
+        serde_json::json!(["upstream", "respond"])
+    );
     assert_eq!(route["additionalProperties"], false);
     assert_eq!(def(&s, "Respond")["properties"]["status"]["maximum"], 599);
 }

@@ -1,0 +1,120 @@
+//! Rendering templates (`"{client_ip}"`, `"{header.X-Tenant}"`) against a request. The
+//! template was parsed at load time; rendering only concatenates.
+
+use pingora::http::RequestHeader;
+use pylon_config::middleware::template::TemplatePart;
+use pylon_config::middleware::{Template, TemplateVar};
+
+use super::RequestState;
+use crate::request_view::request_host;
+
+/// Appends the value of `var` for this request to `out`.
+pub fn push_var(out: &mut String, var: &TemplateVar, req: &RequestHeader, state: &RequestState) {
+    use std::fmt::Write;
+    match var {
+        TemplateVar::ClientIp => {
+            if let Some(ip) = state.client_ip {
+                let _ = write!(out, "{ip}");
+            }
+        }
+        TemplateVar::RequestId => out.push_str(state.request_id.as_deref().unwrap_or("")),
+        TemplateVar::Host => out.push_str(strip_port(request_host(req))),
+        TemplateVar::Path => out.push_str(req.uri.path()),
+        TemplateVar::Query => out.push_str(req.uri.query().unwrap_or("")),
+        TemplateVar::Method => out.push_str(req.method.as_str()),
+        TemplateVar::Scheme => out.push_str(state.scheme),
+        TemplateVar::Route => out.push_str(&state.route),
+        TemplateVar::Header(name) => {
+            if let Some(v) = req.headers.get(name.as_str()).and_then(|v| v.to_str().ok()) {
+                out.push_str(v);
+            }
+        }
+    }
+}
+
+/// The template's value for this request.
+pub fn render(template: &Template, req: &RequestHeader, state: &RequestState) -> String {
+    let mut out = String::new();
+    for part in template.parts() {
+        match part {
+            TemplatePart::Literal(l) => out.push_str(l),
+            TemplatePart::Var(v) => push_var(&mut out, v, req, state),
+        }
+    }
+    out
+}
+
+/// `example.com:8080` → `example.com`; `[::1]:80` → `[::1]`.
+fn strip_port(host: &str) -> &str {
+    if host.starts_with('[') {
+        return host.find(']').map_or(host, |end| &host[..=end]);
+    }
+    match host.rsplit_once(':') {
+        Some((name, port)) if port.bytes().all(|b| b.is_ascii_digit()) => name,
+        _ => host,
+    }
+}
+
+/// A template ready for the hot path: its text when it has no variables (no rendering),
+/// else the template.
+#[derive(Debug, Clone)]
+pub enum Value {
+    Fixed(http::HeaderValue),
+    Dynamic(Template),
+}
+
+impl Value {
+    /// Prepares `template` as a header value. Fails only on values validation refuses.
+    pub fn header(template: &Template) -> Result<Value, String> {
+        match template.as_literal() {
+            Some(text) => http::HeaderValue::from_str(&text)
+                .map(Value::Fixed)
+                .map_err(|_| format!("invalid header value {text:?}")),
+            None => Ok(Value::Dynamic(template.clone())),
+        }
+    }
+
+    /// The header value for this request; `None` when the rendered text cannot be a header
+    /// value (a client-controlled variable with control characters), so it is skipped.
+    pub fn to_header(
+        &self,
+        req: &RequestHeader,
+        state: &RequestState,
+    ) -> Option<http::HeaderValue> {
+        match self {
+            Value::Fixed(v) => Some(v.clone()),
+            Value::Dynamic(t) => http::HeaderValue::from_str(&render(t, req, state)).ok(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use std::sync::Arc;
+
+    #[test]
+    fn renders_every_variable() {
+        let mut req = RequestHeader::build("GET", b"/a/b?x=1", None).unwrap();
+        req.insert_header("host", "example.com:8080").unwrap();
+        req.insert_header("x-tenant", "acme").unwrap();
+        let state = RequestState {
+            client_ip: Some("10.0.0.1".parse().unwrap()),
+            request_id: Some("rid".into()),
+            route: Arc::from("api"),
+            scheme: "http",
+            ..RequestState::default()
+        };
+        let t = Template::parse(
+            "{client_ip} {request_id} {host} {path} {query} {method} {scheme} {route} {header.X-Tenant} {header.absent}.",
+        )
+        .unwrap();
+        assert_eq!(
+            render(&t, &req, &state),
+            "10.0.0.1 rid example.com /a/b x=1 GET http api acme ."
+        );
+        assert_eq!(strip_port("[::1]:80"), "[::1]");
+        assert_eq!(strip_port("host"), "host");
+    }
+}

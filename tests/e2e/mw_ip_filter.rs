@@ -1,0 +1,2 @@
+//! The `ip_filter` middleware through the binary: what the origin received and what the
+//! client received.

@@ -1,0 +1,2 @@
+//! The `static` middleware through the binary: what the origin received and what the
+//! client received.
