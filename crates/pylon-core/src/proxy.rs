@@ -16,7 +16,7 @@
 
 use crate::forwarded;
 use crate::hash_key;
-use crate::middleware::{GeneratedResponse, RequestState};
+use crate::middleware::{Flow, GeneratedResponse, RequestState};
 use crate::request_id;
 use crate::request_view::{request_host, PingoraRequest};
 use crate::respond;
@@ -251,9 +251,16 @@ impl ProxyHttp for PylonProxy {
         if !route.chain.is_empty() {
             let (ran, answer) = route.chain.request(session, &mut ctx.state).await?;
             ctx.ran = ran;
-            if let Some(response) = answer {
-                ctx.send(session, response).await?;
-                return Ok(true);
+            match answer {
+                Flow::Continue => {}
+                Flow::Respond(response) => {
+                    ctx.send(session, *response).await?;
+                    return Ok(true);
+                }
+                Flow::Reject(status, message) => {
+                    ctx.send_error(session, status, &message).await?;
+                    return Ok(true);
+                }
             }
         }
         match &route.target {

@@ -25,6 +25,7 @@ mod static_files;
 mod transform;
 pub mod vars;
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fmt::Debug;
 use std::net::IpAddr;
@@ -65,6 +66,9 @@ pub enum Flow {
     Continue,
     /// Answer with this response; the request side ends here.
     Respond(Box<GeneratedResponse>),
+    /// Refuse with this status and message, in the shared error format (JSON/HTML/text,
+    /// or the configured error page); the request side ends here.
+    Reject(u16, Cow<'static, str>),
 }
 
 impl Flow {
@@ -257,23 +261,22 @@ impl Chain {
     }
 
     /// Runs the request side. Returns how many middlewares ran and, when one answered, its
-    /// response (that one is not counted as having run: its response side is skipped).
+    /// answer (that one is not counted as having run: its response side is skipped).
     pub async fn request(
         &self,
         session: &mut Session,
         state: &mut RequestState,
-    ) -> Result<(usize, Option<GeneratedResponse>)> {
+    ) -> Result<(usize, Flow)> {
         for (i, (mw, hooks)) in self.entries.iter().enumerate() {
             if !hooks.request {
                 continue;
             }
-            match mw.request(session, state).await {
-                Ok(Flow::Continue) => {}
-                Ok(Flow::Respond(response)) => return Ok((i, Some(*response))),
-                Err(e) => return Err(e),
+            match mw.request(session, state).await? {
+                Flow::Continue => {}
+                answer => return Ok((i, answer)),
             }
         }
-        Ok((self.entries.len(), None))
+        Ok((self.entries.len(), Flow::Continue))
     }
 
     /// The request-body hooks of the first `ran` middlewares, in order.
