@@ -8,6 +8,8 @@
 //! `/status/N` answers with status N; `/slow/MS` waits MS milliseconds first; `/health`
 //! answers with the status set by [`Origin::set_health`] (200 at start). [`Origin::force_status`]
 //! makes every other path answer with one status, [`Origin::set_delay`] slows every answer.
+//! A query parameter `set_header=Name:Value` (repeatable, percent-encoded) adds that header
+//! to the answer, for tests of response-side middlewares.
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
@@ -251,5 +253,22 @@ async fn answer(
         hyper::header::CONTENT_TYPE,
         hyper::header::HeaderValue::from_static("application/json"),
     );
+    for pair in query.split('&') {
+        let Some(spec) = pair.strip_prefix("set_header=") else {
+            continue;
+        };
+        let spec = spec
+            .replace("%3A", ":")
+            .replace("%20", " ")
+            .replace("%2C", ",");
+        if let Some((name, value)) = spec.split_once(':') {
+            if let (Ok(n), Ok(v)) = (
+                hyper::header::HeaderName::from_bytes(name.as_bytes()),
+                hyper::header::HeaderValue::from_str(value),
+            ) {
+                resp.headers_mut().append(n, v);
+            }
+        }
+    }
     Ok(resp)
 }
