@@ -16,6 +16,9 @@
 # Usage: bench/compare.sh      (env: ROUNDS=3 DURATION=10 CONNECTIONS=50 PROXIES="..." PIN=1)
 # A/B: PYLON_ALT_BIN=/path/to/other/pylon PROXIES="bare-pingora pylon pylon-alt" compares
 # another Pylon build (say, the previous release) in the same run.
+# `pylon-mw` is Pylon with three middlewares on the route (request_id, headers, cors), and
+# wrk sends it an allowed `Origin`, so every request gets an id both ways, a templated
+# request header, a response header, and the CORS response headers.
 # Needs: nginx, haproxy, caddy, wrk (apt-get install nginx-light haproxy caddy wrk), cmake.
 # Everything listens on 127.0.0.1 ephemeral ports and is stopped by pid on exit.
 set -euo pipefail
@@ -134,9 +137,11 @@ CONF
       BARE_FORWARDED=$([ "$name" = bare-pingora-fwd ] && echo 1 || echo 0) \
         $ON_PROXY "$ROOT/target/release/bare-pingora" "127.0.0.1:$port" "127.0.0.1:$ORIGIN" \
         >"$WORK/$name/log" 2>&1 & PIDS+=($!) ;;
-    pylon|pylon-alt)
+    pylon|pylon-alt|pylon-mw)
       # A realistic small table: the request matches one route among several hosts and
       # prefixes, then round robin over the upstream's servers (here one origin, twice).
+      chain="[]"
+      [ "$name" = pylon-mw ] && chain="[ids, shape, web-cors]"
       cat > "$WORK/$name/pylon.yaml" <<CONF
 server: { threads: 1, pid_file: $WORK/$name/pylon.pid }
 listeners:
@@ -149,7 +154,11 @@ routes:
   - { name: api-v2, rule: "Host(\`api.example.com\`) && PathPrefix(\`/v2\`)", upstream: origin }
   - { name: admin, rule: "PathPrefix(\`/admin\`) && ClientIP(\`10.0.0.0/8\`)", upstream: origin }
   - { name: health, rule: "Path(\`/health\`)", respond: { status: 200, body: "ok" } }
-  - { name: default, rule: "PathPrefix(\`/\`)", upstream: origin }
+  - { name: default, rule: "PathPrefix(\`/\`)", upstream: origin, middlewares: $chain }
+middlewares:
+  ids: { request_id: {} }
+  shape: { headers: { request: { set: { X-Client: "{client_ip}" } }, response: { set: { X-Served-By: pylon } } } }
+  web-cors: { cors: { allowed_origins: ["https://app.example.com"], exposed_headers: [X-Request-ID] } }
 CONF
       bin="$ROOT/target/release/pylon"
       [ "$name" = pylon-alt ] && bin=${PYLON_ALT_BIN:?set PYLON_ALT_BIN to compare another build}
@@ -165,7 +174,9 @@ for p in $PROXIES; do start_proxy "$p"; done
 declare -A RPS P99
 for round in $(seq 1 "$ROUNDS"); do
   for p in $PROXIES; do
-    out=$($ON_LOAD wrk -t1 -c"$CONNECTIONS" -d"${DURATION}s" --latency "http://127.0.0.1:${PORT[$p]}/")
+    extra=()
+    [ "$p" = pylon-mw ] && extra=(-H "Origin: https://app.example.com")
+    out=$($ON_LOAD wrk -t1 -c"$CONNECTIONS" -d"${DURATION}s" --latency "${extra[@]}" "http://127.0.0.1:${PORT[$p]}/")
     rps=$(awk '/^Requests\/sec/ {print $2}' <<<"$out")
     p99=$(awk '$1=="99%" {print $2}' <<<"$out")
     errors=$(awk '/Non-2xx|Socket errors/ {print}' <<<"$out")
