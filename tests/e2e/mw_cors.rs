@@ -136,6 +136,8 @@ fn allowed_preflight_is_answered_by_pylon_with_every_header() {
         r.headers
     );
     assert!(r.body.is_empty());
+    assert_eq!(r.header("content-length"), None);
+    assert_eq!(r.header("transfer-encoding"), None);
     assert_eq!(s.origin.hits(), 0, "the upstream never sees a preflight");
 }
 

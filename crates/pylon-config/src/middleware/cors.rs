@@ -13,11 +13,13 @@ use crate::validate::{is_tchar, Spot};
 /// Cross-origin resource sharing. Preflight requests (`OPTIONS` with
 /// `Access-Control-Request-Method`) from an allowed origin are answered by Pylon itself;
 /// other requests from an allowed origin get the `Access-Control-*` response headers.
+/// Refused preflights get 403 without CORS headers.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Cors {
     /// Origins allowed: exact (`https://app.example.com`), a wildcard subdomain
-    /// (`https://*.example.com`) or `*` (any origin).
+    /// (`https://*.example.com`: one or more labels, same scheme and port) or `*` (any
+    /// origin). At least one is required.
     #[serde(default)]
     pub allowed_origins: Vec<String>,
     /// Methods allowed in preflights. Default: GET, HEAD, POST, PUT, PATCH, DELETE.

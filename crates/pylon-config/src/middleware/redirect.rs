@@ -8,7 +8,8 @@ use crate::validate::Spot;
 
 /// Redirects the client. Either to another scheme (`scheme: https`, optionally with a
 /// `port`), or to a URL built from a regex over the request URL (`regex` + `replacement`,
-/// with `$1` and `${name}` captures). The query is kept.
+/// with `$1` and `$${name}` captures). The query is kept. Requests already on the scheme,
+/// or not matching the regex, pass through.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Redirect {
@@ -18,11 +19,12 @@ pub struct Redirect {
     /// With `scheme`: the port to redirect to. Default: the scheme's default port.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub port: Option<u16>,
-    /// A regex over the full request URL (`http://host/path?query`); requests that do not
-    /// match pass through.
+    /// A regex over the request URL without its query (`http://host:port/path`, host as
+    /// sent); requests that do not match pass through. Every match is replaced.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub regex: Option<String>,
-    /// With `regex`: the target URL, with `$1` or `${name}` captures.
+    /// With `regex`: the target URL, with `$1` or `$${name}` captures (`${…}` alone is
+    /// environment substitution). The request's query is appended unless it has a `?`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub replacement: Option<String>,
     /// 301/308 when true, 302/307 when false (the 30x that keep the method are used for

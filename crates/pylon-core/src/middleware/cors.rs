@@ -150,6 +150,8 @@ impl Cors {
         };
         let mut response = GeneratedResponse::empty(204)?;
         let h = &mut response.header;
+        // A 204 carries no body and must not announce a length (RFC 9110, 8.6).
+        h.remove_header(&header::CONTENT_LENGTH);
         h.insert_header(
             header::ACCESS_CONTROL_ALLOW_ORIGIN,
             self.allow_origin_value(origin),
