@@ -234,7 +234,7 @@ fn routes(pieces: &Pieces<'_>, errors: &mut Vec<ConfigError>) {
         if let Err(e) = pylon_rules::Rule::parse(&route.rule) {
             errors.push(err(
                 r,
-                rule_error_pos(r.node, e.column),
+                rule_error_pos(r.node, "rule", e.column),
                 key_path(&r.path, "rule"),
                 format!("invalid rule: {}", e.message),
             ));
@@ -446,10 +446,11 @@ pub(crate) fn unknown(what: &str, name: &str, known: &BTreeSet<&str>) -> String 
     m
 }
 
-/// Where a rule parse error at 1-based character `column` is: exact when the rule scalar is
-/// written verbatim on one line, else the start of the scalar.
-fn rule_error_pos(route: &Node, column: usize) -> Pos {
-    match route.get("rule") {
+/// Where a rule parse error at 1-based character `column` is: exact when the rule scalar
+/// (under `key` of `map`: a route's `rule`, a `respond` middleware's `when`) is written
+/// verbatim on one line, else the start of the scalar.
+pub(crate) fn rule_error_pos(map: &Node, key: &str, column: usize) -> Pos {
+    match map.get(key) {
         Some(Node {
             kind: Kind::Str(s),
             pos,
@@ -461,6 +462,6 @@ fn rule_error_pos(route: &Node, column: usize) -> Pos {
             None => *pos,
         },
         Some(node) => node.pos,
-        None => route.pos,
+        None => map.pos,
     }
 }
