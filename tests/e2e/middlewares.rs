@@ -241,3 +241,32 @@ fn error_pages_replace_the_default_body() {
         "<p>down: 502 upstream unreachable or failed (rid-7)</p>"
     );
 }
+
+#[test]
+fn an_answer_ends_the_request_side_and_earlier_middlewares_see_the_response() {
+    let origin = Origin::start("app");
+    let mws = r#"  before:
+    headers: { response: { set: { X-Before: seen } } }
+  mock:
+    respond: { status: 418, body: "teapot", when: "Header(`X-Mock`, `1`)" }
+  after:
+    headers:
+      request: { set: { X-After: ran } }
+      response: { set: { X-After: seen } }"#;
+    let pylon = Pylon::start(&config(&origin, mws, "[before, mock, after]"));
+    let c = pylon.client();
+    let mocked = c.request("GET", "/", &[("X-Mock", "1")]);
+    assert_eq!(mocked.status, 418);
+    assert_eq!(mocked.text(), "teapot");
+    // The middleware before the answer sees the response; the one after never runs.
+    assert_eq!(mocked.header("x-before"), Some("seen"));
+    assert_eq!(mocked.header("x-after"), None);
+    assert_eq!(origin.hits(), 0);
+    // Without the condition the request goes on through `after` to the upstream.
+    let passed = c.get("/");
+    assert_eq!(passed.status, 200);
+    assert_eq!(passed.origin_header("x-after").as_deref(), Some("ran"));
+    assert_eq!(passed.header("x-after"), Some("seen"));
+    assert_eq!(passed.header("x-before"), Some("seen"));
+    assert_eq!(origin.hits(), 1);
+}
