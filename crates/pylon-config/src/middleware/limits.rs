@@ -27,5 +27,15 @@ pub struct Limits {
 }
 
 impl Limits {
-    pub(crate) fn validate(&self, _spot: &Spot<'_>, _errors: &mut Vec<ConfigError>) {}
+    pub(crate) fn validate(&self, spot: &Spot<'_>, errors: &mut Vec<ConfigError>) {
+        if let Some(v) = self.max_header_size {
+            spot.at_least("max_header_size", v, 1, errors);
+        }
+        if let Some(v) = self.max_header_count {
+            spot.at_least("max_header_count", v, 1, errors);
+        }
+        if let Some(v) = self.max_uri_length {
+            spot.at_least("max_uri_length", v, 1, errors);
+        }
+    }
 }

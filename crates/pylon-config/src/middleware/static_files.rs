@@ -40,5 +40,33 @@ fn default_index() -> Vec<String> {
 }
 
 impl StaticFiles {
-    pub(crate) fn validate(&self, _spot: &Spot<'_>, _errors: &mut Vec<ConfigError>) {}
+    pub(crate) fn validate(&self, spot: &Spot<'_>, errors: &mut Vec<ConfigError>) {
+        let root = spot.key("root");
+        match std::fs::metadata(&self.root) {
+            // Read at load time so a typo fails `pylon check`, not the first request.
+            Err(e) => errors.push(root.error(format!("cannot read {}: {e}", self.root.display()))),
+            Ok(meta) if !meta.is_dir() => {
+                errors.push(root.error(format!("{} is not a directory", self.root.display())));
+            }
+            Ok(_) => {}
+        }
+        let index = spot.key("index");
+        for (i, name) in self.index.iter().enumerate() {
+            if name.is_empty() || name.contains(['/', '\\', '\0']) || name == "." || name == ".." {
+                errors.push(index.item(i).error(format!(
+                    "an index file is a plain file name (no `/`), found {name:?}"
+                )));
+            }
+        }
+        if let Some(prefix) = &self.strip_prefix {
+            if !prefix.starts_with('/') {
+                errors.push(spot.key("strip_prefix").error(format!(
+                    "strip_prefix must start with `/`, found {prefix:?}"
+                )));
+            }
+        }
+        if let Some(value) = &self.cache_control {
+            crate::middleware::check_header_value(&spot.key("cache_control"), value, errors);
+        }
+    }
 }
