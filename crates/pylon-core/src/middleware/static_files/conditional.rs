@@ -146,6 +146,8 @@ pub fn parse_range(header: &str, len: u64) -> RangeAsk {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
+
     use super::*;
     use std::time::Duration;
 

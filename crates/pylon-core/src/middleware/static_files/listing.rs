@@ -73,6 +73,8 @@ fn page(request_path: &str, entries: &[(String, bool)]) -> String {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
+
     use super::*;
 
     #[test]

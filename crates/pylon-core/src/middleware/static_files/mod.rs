@@ -330,6 +330,8 @@ impl Middleware for StaticFiles {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
+
     use super::*;
 
     #[test]

@@ -76,6 +76,8 @@ pub fn contained(root: &Path, path: &Path) -> bool {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
+
     use super::*;
 
     fn segs(path: &str) -> Vec<String> {
