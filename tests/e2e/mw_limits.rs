@@ -213,3 +213,18 @@ fn buffering_holds_up_to_64_kib_by_default() {
     assert_eq!(c.raw_lenient(&chunked_post(&over), false).status, 413);
     assert_eq!(origin.hits(), 1);
 }
+
+/// Pingora's own limits, checked before any middleware (documented under `limits`).
+#[test]
+fn pingora_refuses_more_than_256_header_fields_with_400() {
+    let origin = Origin::start("app");
+    let pylon = limits(&origin, "max_header_count: 1000");
+    let mut raw = String::from("GET / HTTP/1.1\r\nHost: localhost\r\n");
+    for i in 0..300 {
+        raw.push_str(&format!("X-H{i}: v\r\n"));
+    }
+    raw.push_str("Connection: close\r\n\r\n");
+    let r = pylon.client().raw_lenient(raw.as_bytes(), false);
+    assert_eq!(r.status, 400);
+    assert_eq!(origin.hits(), 0);
+}
