@@ -138,6 +138,24 @@ impl Client {
     }
 }
 
+impl Client {
+    /// Like [`Client::raw`], but keeps what arrived when the server stops reading or resets
+    /// the connection: a server refusing a body (413) may close with part of it unread.
+    pub fn raw_lenient(&self, bytes: &[u8], head: bool) -> Response {
+        let mut stream = self.connect();
+        let _ = stream.write_all(bytes);
+        let mut buf = Vec::new();
+        let mut chunk = [0u8; 16 * 1024];
+        while let Ok(n) = stream.read(&mut chunk) {
+            if n == 0 {
+                break;
+            }
+            buf.extend_from_slice(&chunk[..n]);
+        }
+        parse_response(&buf, head)
+    }
+}
+
 /// Parses one HTTP/1.1 response (content-length, chunked, or read-to-close bodies).
 pub fn parse_response(buf: &[u8], head: bool) -> Response {
     let split = buf

@@ -27,5 +27,37 @@ pub struct Limits {
 }
 
 impl Limits {
-    pub(crate) fn validate(&self, _spot: &Spot<'_>, _errors: &mut Vec<ConfigError>) {}
+    pub(crate) fn validate(&self, spot: &Spot<'_>, errors: &mut Vec<ConfigError>) {
+        if let Some(v) = self.max_header_size {
+            spot.at_least("max_header_size", v, 1, errors);
+        }
+        if let Some(v) = self.max_header_count {
+            spot.at_least("max_header_count", v, 1, errors);
+        }
+        if let Some(v) = self.max_uri_length {
+            spot.at_least("max_uri_length", v, 1, errors);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use std::path::Path;
+
+    use crate::{load_str, Format};
+
+    #[test]
+    fn limits_are_positive() {
+        let text = "listeners: [{ name: web, address: \"127.0.0.1:8080\" }]\nupstreams: { app: { servers: [\"127.0.0.1:9000\"] } }\nroutes:\n  - name: r\n    rule: \"PathPrefix(`/`)\"\n    upstream: app\n    middlewares: [{ limits: { max_body_size: 0, max_uri_length: 0 } }]\n";
+        let errs = load_str(text, Format::Yaml, Path::new("t.yaml")).unwrap_err();
+        let all = errs.to_string();
+        assert!(
+            all.contains("limits.max_uri_length: max_uri_length must be at least 1, found 0"),
+            "{all}"
+        );
+        // A zero body size is allowed: it refuses every body.
+        assert_eq!(errs.0.len(), 1, "{all}");
+    }
 }

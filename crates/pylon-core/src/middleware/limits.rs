@@ -1,10 +1,269 @@
-//! The `limits` middleware. PLACEHOLDER: not implemented yet; the config is refused at
-//! compile time so no key parses and does nothing.
+//! The `limits` middleware: refuses requests that are too large before anything goes
+//! upstream (URI 414, headers 431, a declared `Content-Length` 413), and counts bodies
+//! without a length (chunked) while they stream, ending the request with 413 once the
+//! count passes the limit.
+//!
+//! Pingora refuses on its own, with a plain 400 and a closed connection, request headers
+//! over 1 MiB (1,048,575 bytes) or with more than 256 fields: limits above those never
+//! apply.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use super::Middleware;
+use async_trait::async_trait;
+use bytes::Bytes;
+use pingora::http::RequestHeader;
+use pingora::proxy::Session;
+use pingora::{Error, ErrorType, Result};
+use pylon_config::middleware::Limits as Config;
 
-pub fn compile(_def: &pylon_config::middleware::Limits) -> Result<Arc<dyn Middleware>, String> {
-    Err("the `limits` middleware is not implemented yet".into())
+use super::{Flow, Hooks, Middleware, RequestState};
+
+#[derive(Debug)]
+struct Limits {
+    max_body_size: Option<u64>,
+    max_header_size: Option<usize>,
+    max_header_count: Option<usize>,
+    max_uri_length: Option<usize>,
+}
+
+/// Who counts the body of a request, and whether an upstream attempt started since the
+/// last piece. Pingora replays the bytes read so far (its retry buffer) at the start of a
+/// retry, so a new attempt restarts the count instead of adding the replay to it. Only the
+/// first `limits` of a chain counts, so two instances do not count each piece twice.
+#[derive(Debug)]
+struct BodyCount {
+    owner: usize,
+    new_attempt: AtomicBool,
+}
+
+impl Limits {
+    /// This instance's identity, to tell it from another `limits` in the same chain.
+    fn id(&self) -> usize {
+        self as *const Limits as usize
+    }
+}
+
+pub fn compile(def: &Config) -> Result<Arc<dyn Middleware>, String> {
+    Ok(Arc::new(Limits {
+        max_body_size: def.max_body_size,
+        max_header_size: def.max_header_size,
+        max_header_count: def.max_header_count,
+        max_uri_length: def.max_uri_length,
+    }))
+}
+
+/// What an over-limit request header gets, if anything.
+fn refusal(limits: &Limits, req: &RequestHeader) -> Option<(u16, &'static str)> {
+    if limits
+        .max_uri_length
+        .is_some_and(|max| req.raw_path().len() > max)
+    {
+        return Some((414, "URI too long"));
+    }
+    if limits
+        .max_header_count
+        .is_some_and(|max| req.headers.len() > max)
+    {
+        return Some((431, "too many request header fields"));
+    }
+    if let Some(max) = limits.max_header_size {
+        // Names and values, as the client sent them (a repeated name counts each time).
+        let size: usize = req
+            .headers
+            .iter()
+            .map(|(name, value)| name.as_str().len() + value.len())
+            .sum();
+        if size > max {
+            return Some((431, "request header fields too large"));
+        }
+    }
+    if let Some(max) = limits.max_body_size {
+        // A declared length is refused before any byte is read. An unparsable one is
+        // left to Pingora, which refuses it; chunked bodies are counted as they stream.
+        let declared = req
+            .headers
+            .get(http::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok());
+        if declared.is_some_and(|len| len > max) {
+            return Some((413, "request body too large"));
+        }
+    }
+    None
+}
+
+#[async_trait]
+impl Middleware for Limits {
+    fn type_name(&self) -> &'static str {
+        "limits"
+    }
+
+    fn hooks(&self) -> Hooks {
+        Hooks {
+            request: true,
+            request_body: self.max_body_size.is_some(),
+            upstream_request: self.max_body_size.is_some(),
+            ..Hooks::default()
+        }
+    }
+
+    async fn request(&self, session: &mut Session, state: &mut RequestState) -> Result<Flow> {
+        if let Some((status, message)) = refusal(self, session.req_header()) {
+            return Ok(Flow::Reject(status, message.into()));
+        }
+        if self.max_body_size.is_some() && state.extensions.get::<BodyCount>().is_none() {
+            state.extensions.insert(Arc::new(BodyCount {
+                owner: self.id(),
+                new_attempt: AtomicBool::new(false),
+            }));
+        }
+        Ok(Flow::Continue)
+    }
+
+    fn upstream_request(
+        &self,
+        _downstream: &RequestHeader,
+        _upstream: &mut RequestHeader,
+        state: &RequestState,
+    ) -> Result<()> {
+        if let Some(count) = state.extensions.get::<Arc<BodyCount>>() {
+            count.new_attempt.store(true, Ordering::Relaxed);
+        }
+        Ok(())
+    }
+
+    fn request_body(
+        &self,
+        body: &mut Option<Bytes>,
+        _end_of_stream: bool,
+        state: &mut RequestState,
+    ) -> Result<()> {
+        let Some(max) = self.max_body_size else {
+            return Ok(());
+        };
+        let counter = state
+            .extensions
+            .get::<Arc<BodyCount>>()
+            .filter(|c| c.owner == self.id())
+            .map(|c| c.new_attempt.swap(false, Ordering::Relaxed));
+        // Only the counting instance adds; another `limits` compares against its count.
+        if let Some(new_attempt) = counter {
+            // A new attempt starts with the replay of what was read: count afresh.
+            if new_attempt {
+                state.body_bytes = 0;
+            }
+            if let Some(piece) = body {
+                state.body_bytes += piece.len() as u64;
+            }
+        }
+        if state.body_bytes > max {
+            // Ends the upstream request; the proxy answers 413 if no response started.
+            return Error::e_explain(
+                ErrorType::HTTPStatus(413),
+                format!("request body over {max} bytes"),
+            );
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    fn limits() -> Limits {
+        Limits {
+            max_body_size: Some(10),
+            max_header_size: Some(40),
+            max_header_count: Some(2),
+            max_uri_length: Some(12),
+        }
+    }
+
+    fn req(target: &str, headers: &[(&str, &str)]) -> RequestHeader {
+        let mut r = RequestHeader::build("POST", target.as_bytes(), None).unwrap();
+        for (k, v) in headers {
+            r.append_header(k.to_string(), *v).unwrap();
+        }
+        r
+    }
+
+    #[test]
+    fn each_limit_has_its_status() {
+        let l = limits();
+        assert_eq!(refusal(&l, &req("/short?q=1", &[("a", "b")])), None);
+        assert_eq!(
+            refusal(&l, &req("/a/longer/uri", &[])).map(|r| r.0),
+            Some(414)
+        );
+        let three = [("a", "1"), ("b", "2"), ("c", "3")];
+        assert_eq!(refusal(&l, &req("/", &three)).map(|r| r.0), Some(431));
+        let big = "x".repeat(40);
+        assert_eq!(
+            refusal(&l, &req("/", &[("a", &big)])).map(|r| r.0),
+            Some(431)
+        );
+        assert_eq!(
+            refusal(&l, &req("/", &[("content-length", "11")])).map(|r| r.0),
+            Some(413)
+        );
+        assert_eq!(refusal(&l, &req("/", &[("content-length", "10")])), None);
+    }
+
+    /// What `request` leaves for the body hooks.
+    fn counting(l: &Limits, state: &mut RequestState) {
+        state.extensions.insert(Arc::new(BodyCount {
+            owner: l.id(),
+            new_attempt: AtomicBool::new(false),
+        }));
+    }
+
+    #[test]
+    fn streamed_bodies_are_counted_across_pieces() {
+        let l = limits();
+        let mut state = RequestState::default();
+        counting(&l, &mut state);
+        let mut piece = Some(Bytes::from_static(b"123456"));
+        assert!(l.request_body(&mut piece, false, &mut state).is_ok());
+        assert!(l.request_body(&mut piece, false, &mut state).is_err());
+        assert_eq!(state.body_bytes, 12);
+    }
+
+    #[test]
+    fn a_retry_replay_is_not_counted_twice() {
+        let l = limits();
+        let mut state = RequestState::default();
+        counting(&l, &mut state);
+        let mut up = RequestHeader::build("PUT", b"/", None).unwrap();
+        let down = up.clone();
+        let mut piece = Some(Bytes::from_static(b"123456"));
+        l.upstream_request(&down, &mut up, &state).unwrap();
+        assert!(l.request_body(&mut piece, false, &mut state).is_ok());
+        // A second attempt: Pingora replays the 6 bytes read so far, then the rest comes.
+        l.upstream_request(&down, &mut up, &state).unwrap();
+        assert!(l.request_body(&mut piece, false, &mut state).is_ok());
+        let mut last = Some(Bytes::from_static(b"7890"));
+        assert!(l.request_body(&mut last, true, &mut state).is_ok());
+        assert_eq!(state.body_bytes, 10);
+    }
+
+    #[test]
+    fn a_second_limits_compares_without_counting_again() {
+        let first = limits();
+        let second = Limits {
+            max_body_size: Some(8),
+            ..limits()
+        };
+        let mut state = RequestState::default();
+        counting(&first, &mut state);
+        let mut piece = Some(Bytes::from_static(b"12345"));
+        assert!(first.request_body(&mut piece, false, &mut state).is_ok());
+        assert!(second.request_body(&mut piece, false, &mut state).is_ok());
+        assert!(first.request_body(&mut piece, false, &mut state).is_ok());
+        assert_eq!(state.body_bytes, 10);
+        assert!(second.request_body(&mut piece, false, &mut state).is_err());
+    }
 }
