@@ -51,12 +51,12 @@ enum ReqOp {
     SetMethod(Method),
 }
 
-/// A response operation, compiled.
+/// A response operation, compiled (all are header operations).
 #[derive(Debug)]
 enum RespOp {
-    ReplaceHeader(HeaderName, Value),
-    AppendHeader(HeaderName, Value),
-    DeleteHeader(HeaderName),
+    Replace(HeaderName, Value),
+    Append(HeaderName, Value),
+    Delete(HeaderName),
 }
 
 #[derive(Debug)]
@@ -103,13 +103,13 @@ fn compile_response(op: &ResponseOp) -> Result<RespOp, String> {
     Ok(match op {
         ResponseOp::ReplaceHeader(nv) => {
             let (n, v) = header_pair(nv)?;
-            RespOp::ReplaceHeader(n, v)
+            RespOp::Replace(n, v)
         }
         ResponseOp::AppendHeader(nv) => {
             let (n, v) = header_pair(nv)?;
-            RespOp::AppendHeader(n, v)
+            RespOp::Append(n, v)
         }
-        ResponseOp::DeleteHeader(n) => RespOp::DeleteHeader(header_name(n)?),
+        ResponseOp::DeleteHeader(n) => RespOp::Delete(header_name(n)?),
     })
 }
 
@@ -351,17 +351,17 @@ impl Middleware for Transform {
     ) -> Result<()> {
         for op in &self.response {
             match op {
-                RespOp::ReplaceHeader(name, value) => {
+                RespOp::Replace(name, value) => {
                     if let Some(v) = value.to_header(downstream, state) {
                         response.insert_header(name.clone(), v)?;
                     }
                 }
-                RespOp::AppendHeader(name, value) => {
+                RespOp::Append(name, value) => {
                     if let Some(v) = value.to_header(downstream, state) {
                         response.append_header(name.clone(), v)?;
                     }
                 }
-                RespOp::DeleteHeader(name) => {
+                RespOp::Delete(name) => {
                     response.remove_header(name);
                 }
             }
