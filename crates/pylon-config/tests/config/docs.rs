@@ -90,7 +90,7 @@ fn load_example(text: &str) -> Result<Config, ConfigErrors> {
 
 #[test]
 fn every_yaml_example_loads() {
-    for page in ["config.md", "upstreams.md"] {
+    for page in ["config.md", "upstreams.md", "middlewares.md"] {
         let blocks = blocks_of(page);
         let yaml: Vec<_> = blocks.iter().filter(|(l, _)| l == "yaml").collect();
         assert!(yaml.len() > 3, "{page}");
