@@ -187,6 +187,8 @@ fn static_head_and_other_methods() {
     let post = c.request_with_body("POST", "/digits.txt", &[("Host", "localhost")], b"x");
     assert_eq!(post.status, 405);
     assert_eq!(post.header("allow"), Some("GET, HEAD"));
+    // In the shared error format, like every answer Pylon generates.
+    assert_eq!(post.json()["error"], "method not allowed");
     assert!(!post.text().contains("0123"));
 }
 

@@ -183,12 +183,13 @@ impl RequestCtx {
         .await
     }
 
-    /// Sends an error in the shared format.
+    /// Sends an error in the shared format, with `headers` the status needs.
     async fn send_error(
         &mut self,
         session: &mut Session,
         status: u16,
         message: &str,
+        headers: Vec<(http::HeaderName, http::HeaderValue)>,
     ) -> Result<()> {
         let id = request_id_of(session, &self.state);
         let mut response =
@@ -198,6 +199,9 @@ impl RequestCtx {
         response
             .header
             .insert_header(request_id::REQUEST_ID_HEADER, id)?;
+        for (name, value) in headers {
+            response.header.insert_header(name, value)?;
+        }
         self.send(session, response).await
     }
 
@@ -243,7 +247,7 @@ impl ProxyHttp for PylonProxy {
             listener.router.find(&view).cloned()
         });
         let Some(route) = route else {
-            ctx.send_error(session, 404, "no route").await?;
+            ctx.send_error(session, 404, "no route", Vec::new()).await?;
             return Ok(true);
         };
         ctx.state.route = route.name.clone();
@@ -258,7 +262,12 @@ impl ProxyHttp for PylonProxy {
                     return Ok(true);
                 }
                 Flow::Reject(status, message) => {
-                    ctx.send_error(session, status, &message).await?;
+                    ctx.send_error(session, status, &message, Vec::new())
+                        .await?;
+                    return Ok(true);
+                }
+                Flow::RejectWith(status, message, headers) => {
+                    ctx.send_error(session, status, &message, headers).await?;
                     return Ok(true);
                 }
             }
@@ -269,7 +278,8 @@ impl ProxyHttp for PylonProxy {
                 return Ok(true);
             }
             RouteTarget::Middlewares => {
-                ctx.send_error(session, 404, "not found").await?;
+                ctx.send_error(session, 404, "not found", Vec::new())
+                    .await?;
                 return Ok(true);
             }
             RouteTarget::Upstream(up) if up.total_timeout.is_some() => {
@@ -546,7 +556,7 @@ impl ProxyHttp for PylonProxy {
         }
         // Once the response header went out, a status can no longer be sent.
         if session.response_written().is_none() {
-            if let Err(write_error) = ctx.send_error(session, code, message).await {
+            if let Err(write_error) = ctx.send_error(session, code, message, Vec::new()).await {
                 log::debug!("could not send the error response: {write_error}");
             }
         }

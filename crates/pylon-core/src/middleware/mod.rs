@@ -69,6 +69,12 @@ pub enum Flow {
     /// Refuse with this status and message, in the shared error format (JSON/HTML/text,
     /// or the configured error page); the request side ends here.
     Reject(u16, Cow<'static, str>),
+    /// Like `Reject`, with headers the status needs (`Allow` on a 405).
+    RejectWith(
+        u16,
+        Cow<'static, str>,
+        Vec<(http::HeaderName, http::HeaderValue)>,
+    ),
 }
 
 impl Flow {

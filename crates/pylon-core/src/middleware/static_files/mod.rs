@@ -304,12 +304,11 @@ impl Middleware for StaticFiles {
             if self.try_upstream {
                 return Ok(Flow::Continue);
             }
-            let mut header = ResponseHeader::build(405, Some(2))?;
-            header.insert_header(header::ALLOW, "GET, HEAD")?;
-            return Ok(Flow::respond(GeneratedResponse::with_body(
-                header,
-                Bytes::new(),
-            )?));
+            return Ok(Flow::RejectWith(
+                405,
+                "method not allowed".into(),
+                vec![(header::ALLOW, http::HeaderValue::from_static("GET, HEAD"))],
+            ));
         }
         let ask = Ask::of(session);
         let rel = match path::relative(&ask.path, self.strip_prefix.as_deref()) {
