@@ -17,7 +17,6 @@ pub fn apply(
     host: Option<&str>,
 ) -> Result<()> {
     if let Some(ip) = client_ip {
-        use std::fmt::Write;
         // One allocation, sized for the common case (no earlier hop, an IPv4 client).
         let mut value = String::with_capacity(16);
         for prior in upstream.headers.get_all("x-forwarded-for") {
@@ -28,7 +27,7 @@ pub fn apply(
                 }
             }
         }
-        let _ = write!(value, "{ip}");
+        push_ip(&mut value, ip);
         upstream.insert_header("x-forwarded-for", value)?;
     }
     upstream.insert_header("x-forwarded-proto", scheme)?;
@@ -36,6 +35,31 @@ pub fn apply(
         upstream.insert_header("x-forwarded-host", host)?;
     }
     Ok(())
+}
+
+/// Appends `ip` in its usual text form. IPv4 is written by hand: `Display` goes through the
+/// formatting machinery, several times the cost, on every request.
+pub fn push_ip(out: &mut String, ip: IpAddr) {
+    match ip {
+        IpAddr::V4(v4) => {
+            for (i, octet) in v4.octets().into_iter().enumerate() {
+                if i > 0 {
+                    out.push('.');
+                }
+                if octet >= 100 {
+                    out.push(char::from(b'0' + octet / 100));
+                }
+                if octet >= 10 {
+                    out.push(char::from(b'0' + octet / 10 % 10));
+                }
+                out.push(char::from(b'0' + octet % 10));
+            }
+        }
+        IpAddr::V6(v6) => {
+            use std::fmt::Write;
+            let _ = write!(out, "{v6}");
+        }
+    }
 }
 
 #[cfg(test)]
@@ -54,5 +78,22 @@ mod tests {
         assert_eq!(xff[0], "10.0.0.1, 10.0.0.2, 127.0.0.1");
         assert_eq!(req.headers["x-forwarded-proto"], "http");
         assert_eq!(req.headers["x-forwarded-host"], "a.test");
+    }
+
+    #[test]
+    fn ip_text_matches_display() {
+        for text in [
+            "0.0.0.0",
+            "1.2.3.4",
+            "10.20.30.40",
+            "100.200.255.9",
+            "::1",
+            "fe80::1:2",
+        ] {
+            let ip: IpAddr = text.parse().unwrap();
+            let mut out = String::new();
+            push_ip(&mut out, ip);
+            assert_eq!(out, ip.to_string());
+        }
     }
 }

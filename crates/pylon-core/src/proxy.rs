@@ -388,7 +388,7 @@ impl ProxyHttp for PylonProxy {
         {
             upstream_request.insert_header(http::header::HOST, host)?;
         }
-        if let Some(route) = &ctx.route {
+        if let Some(route) = ctx.route.as_ref().filter(|r| !r.chain.is_empty()) {
             route.chain.upstream_request(
                 ctx.ran,
                 session.req_header(),
@@ -436,7 +436,7 @@ impl ProxyHttp for PylonProxy {
         upstream_response: &mut ResponseHeader,
         ctx: &mut RequestCtx,
     ) -> Result<()> {
-        if let Some(route) = &ctx.route {
+        if let Some(route) = ctx.route.as_ref().filter(|r| !r.chain.is_empty()) {
             route.chain.response(
                 ctx.ran,
                 session.req_header(),

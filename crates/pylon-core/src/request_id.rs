@@ -36,7 +36,15 @@ fn process_prefix() -> u64 {
 /// A fresh, unique request id.
 pub fn generate() -> String {
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    format!("{:016x}{:016x}", process_prefix(), n)
+    // Written by hand: `format!` costs several times more, on every request.
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut id = String::with_capacity(32);
+    for word in [process_prefix(), n] {
+        for shift in (0..16).rev() {
+            id.push(char::from(HEX[((word >> (shift * 4)) & 0xf) as usize]));
+        }
+    }
+    id
 }
 
 /// The incoming id if it is printable ASCII of sane length, else a fresh one.
@@ -64,6 +72,11 @@ mod tests {
         assert_ne!(a, b);
         assert_eq!(a.len(), 32);
         assert!(a.chars().all(|c| c.is_ascii_hexdigit()));
+        // The counter is the second half, in order.
+        let a_n = u64::from_str_radix(&a[16..], 16).unwrap();
+        let b_n = u64::from_str_radix(&b[16..], 16).unwrap();
+        assert!(b_n > a_n);
+        assert_eq!(a[..16], format!("{:016x}", process_prefix()));
     }
 
     #[test]

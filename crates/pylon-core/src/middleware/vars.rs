@@ -10,11 +10,10 @@ use crate::request_view::request_host;
 
 /// Appends the value of `var` for this request to `out`.
 pub fn push_var(out: &mut String, var: &TemplateVar, req: &RequestHeader, state: &RequestState) {
-    use std::fmt::Write;
     match var {
         TemplateVar::ClientIp => {
             if let Some(ip) = state.client_ip {
-                let _ = write!(out, "{ip}");
+                crate::forwarded::push_ip(out, ip);
             }
         }
         TemplateVar::RequestId => out.push_str(state.request_id.as_deref().unwrap_or("")),
