@@ -63,6 +63,7 @@ pub fn from_incoming(incoming: Option<&[u8]>) -> String {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
 
     #[test]
