@@ -2,12 +2,13 @@
 # Installs what building and testing Pylon needs on a fresh Debian 12 machine, and nothing
 # that is already there. Safe to run again.
 #   cmake          — pingora-core builds zlib-ng (flate2) with it
-# Benchmarks (bench/compare.sh) additionally need: nginx-light haproxy caddy wrk (pass --bench).
+# Benchmarks (bench/compare.sh, bench/instructions.sh) additionally need: nginx-light haproxy
+# caddy wrk valgrind (pass --bench).
 set -euo pipefail
 
 packages=(cmake)
 if [ "${1:-}" = "--bench" ]; then
-  packages+=(nginx-light haproxy caddy wrk)
+  packages+=(nginx-light haproxy caddy wrk valgrind)
 fi
 
 missing=()

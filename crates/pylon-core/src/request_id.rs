@@ -38,13 +38,13 @@ pub fn generate() -> String {
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
     // Written by hand: `format!` costs several times more, on every request.
     const HEX: &[u8; 16] = b"0123456789abcdef";
-    let mut id = String::with_capacity(32);
-    for word in [process_prefix(), n] {
-        for shift in (0..16).rev() {
-            id.push(char::from(HEX[((word >> (shift * 4)) & 0xf) as usize]));
-        }
+    let mut id = [0u8; 32];
+    let bits = (u128::from(process_prefix()) << 64) | u128::from(n);
+    for (i, digit) in id.iter_mut().enumerate() {
+        *digit = HEX[((bits >> (124 - 4 * i)) & 0xf) as usize];
     }
-    id
+    // Always ASCII hex, so never the fallback.
+    String::from_utf8(id.to_vec()).unwrap_or_default()
 }
 
 /// The incoming id if it is printable ASCII of sane length, else a fresh one.

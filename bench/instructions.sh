@@ -1,0 +1,95 @@
+#!/usr/bin/env bash
+# bench/instructions.sh — user-space instructions per proxied request, under callgrind.
+#
+# Why: on this 2-core VM, req/s from bench/compare.sh moves by ±10% between rounds even
+# pinned, which hides differences of a few percent. Instruction counts do not move: the same
+# binary, config and load give the same count per request whatever else the machine does.
+# They measure what the proxy's own code costs (not the kernel's share, which is the same
+# for every Pingora proxy), so they answer "what does this feature add per request".
+#
+# What: each proxy runs under `valgrind --tool=callgrind` in front of one nginx origin; wrk
+# sends requests for DURATION seconds (10 connections); the count reported is the inclusive
+# cost of tokio's task runner (every request's work, no start-up) divided by the requests
+# wrk completed. Proxies: bare-pingora (the floor), pylon (six routes, round robin, the
+# X-Forwarded-* headers) and pylon-mw (the same with request_id, headers and cors on the
+# route and an allowed Origin on every request) — the configs of bench/compare.sh.
+#
+# Usage: bench/instructions.sh   (env: DURATION=15 PROXIES="bare-pingora pylon pylon-mw")
+# Needs: valgrind, nginx, wrk (scripts/install-deps.sh --bench).
+set -euo pipefail
+
+DURATION=${DURATION:-15}
+PROXIES=${PROXIES:-"bare-pingora pylon pylon-mw"}
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+WORK=$(mktemp -d /tmp/pylon-instr.XXXXXX)
+PIDS=()
+cleanup() {
+  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+  for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+[ "${SKIP_BUILD:-0}" = 1 ] || (cd "$ROOT" && cargo build --release -q -p pylon -p bare-pingora)
+
+ORIGIN=$(free_port)
+cat > "$WORK/origin.conf" <<CONF
+worker_processes 1;
+daemon off;
+pid $WORK/origin.pid;
+error_log $WORK/origin.err warn;
+events { worker_connections 1024; }
+http { access_log off; keepalive_requests 1000000;
+  server { listen 127.0.0.1:$ORIGIN; location / { return 200 "hello world\n"; } } }
+CONF
+nginx -p "$WORK" -c "$WORK/origin.conf" & PIDS+=($!)
+
+pylon_config() { # name port
+  local chain="[]"
+  [ "$1" = pylon-mw ] && chain="[ids, shape, web-cors]"
+  cat <<CONF
+server: { threads: 1, pid_file: $WORK/$1.pid }
+listeners:
+  - { name: web, address: "127.0.0.1:$2" }
+upstreams:
+  origin: { servers: ["127.0.0.1:$ORIGIN", "127.0.0.1:$ORIGIN"] }
+routes:
+  - { name: shop, rule: "Host(\`shop.example.com\`) && PathPrefix(\`/cart\`)", upstream: origin }
+  - { name: api-v1, rule: "Host(\`api.example.com\`) && PathPrefix(\`/v1\`)", upstream: origin }
+  - { name: api-v2, rule: "Host(\`api.example.com\`) && PathPrefix(\`/v2\`)", upstream: origin }
+  - { name: admin, rule: "PathPrefix(\`/admin\`) && ClientIP(\`10.0.0.0/8\`)", upstream: origin }
+  - { name: health, rule: "Path(\`/health\`)", respond: { status: 200, body: "ok" } }
+  - { name: default, rule: "PathPrefix(\`/\`)", upstream: origin, middlewares: $chain }
+middlewares:
+  ids: { request_id: {} }
+  shape: { headers: { request: { set: { X-Client: "{client_ip}" } }, response: { set: { X-Served-By: pylon } } } }
+  web-cors: { cors: { allowed_origins: ["https://app.example.com"], exposed_headers: [X-Request-ID] } }
+CONF
+}
+
+echo "| proxy | requests | instructions per request | vs bare Pingora |"
+echo "| --- | ---: | ---: | ---: |"
+bare=""
+for p in $PROXIES; do
+  port=$(free_port)
+  case $p in
+    bare-pingora) cmd=("$ROOT/target/release/bare-pingora" "127.0.0.1:$port" "127.0.0.1:$ORIGIN") ;;
+    pylon|pylon-mw) pylon_config "$p" "$port" > "$WORK/$p.yaml"
+      cmd=("$ROOT/target/release/pylon" -c "$WORK/$p.yaml" --log-level warn) ;;
+    *) echo "unknown proxy $p" >&2; exit 2 ;;
+  esac
+  valgrind --tool=callgrind --callgrind-out-file="$WORK/cg.$p" "${cmd[@]}" >"$WORK/$p.log" 2>&1 & vpid=$!
+  for _ in $(seq 1 300); do curl -s -o /dev/null "http://127.0.0.1:$port/" && break; sleep 0.2; done
+  out=$(wrk -t1 -c10 -d"${DURATION}s" -H "Origin: https://app.example.com" "http://127.0.0.1:$port/")
+  kill -INT "$vpid"; wait "$vpid" 2>/dev/null || true
+  reqs=$(awk '/requests in/ {print $1}' <<<"$out")
+  instr=$(callgrind_annotate --inclusive=yes "$WORK/cg.$p" 2>/dev/null \
+    | awk '/Context::run_task/ && !done {gsub(",","",$1); print $1; done=1}')
+  per=$((instr / reqs))
+  [ "$p" = bare-pingora ] && bare=$per
+  ratio=$( [ -n "$bare" ] && awk -v a="$bare" -v b="$per" 'BEGIN{printf "%.2f", a/b}' || echo "-")
+  printf '| %s | %d | %d | %s |\n' "$p" "$reqs" "$per" "$ratio"
+done
+echo
+echo "callgrind, wrk -t1 -c10 -d${DURATION}s, $(date -u +%F); \"vs bare\" = bare's instructions / this proxy's"
