@@ -219,21 +219,12 @@ fn is_host(host: &str) -> bool {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
-    use std::path::Path;
 
     fn errors(cors: &str) -> String {
         let text = format!(
             "listeners: [{{ name: web, address: \"127.0.0.1:8080\" }}]\nupstreams: {{ app: {{ servers: [\"127.0.0.1:9000\"] }} }}\nroutes:\n  - name: r\n    rule: \"PathPrefix(`/`)\"\n    upstream: app\n    middlewares:\n      - cors: {cors}\n"
         );
-        match crate::load_str(&text, crate::Format::Yaml, Path::new("t.yaml")) {
-            Ok(_) => String::new(),
-            Err(e) => {
-                e.0.iter()
-                    .map(ToString::to_string)
-                    .collect::<Vec<_>>()
-                    .join("\n")
-            }
-        }
+        super::super::load_errors(&text)
     }
 
     #[test]

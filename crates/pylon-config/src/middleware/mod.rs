@@ -124,6 +124,21 @@ impl Middleware {
     }
 }
 
+/// Loads YAML `text` as `t.yaml`: its errors, one per line, or `""` when it is valid. For
+/// the middleware modules' tests.
+#[cfg(test)]
+pub(crate) fn load_errors(text: &str) -> String {
+    match crate::load_str(text, crate::Format::Yaml, std::path::Path::new("t.yaml")) {
+        Ok(_) => String::new(),
+        Err(e) => {
+            e.0.iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("\n")
+        }
+    }
+}
+
 /// Reads an `error_pages` key: a status from 400 to 599 (`"404"`) or a class (`"4xx"`,
 /// `"5xx"`), as (first, last) status covered.
 pub fn parse_status_key(key: &str) -> Option<(u16, u16)> {

@@ -75,21 +75,12 @@ impl Redirect {
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
-    use std::path::Path;
 
     fn errors(redirect: &str) -> String {
         let text = format!(
             "listeners: [{{ name: web, address: \"127.0.0.1:8080\" }}]\nroutes:\n  - name: r\n    rule: \"PathPrefix(`/`)\"\n    middlewares:\n      - redirect: {redirect}\n"
         );
-        match crate::load_str(&text, crate::Format::Yaml, Path::new("t.yaml")) {
-            Ok(_) => String::new(),
-            Err(e) => {
-                e.0.iter()
-                    .map(ToString::to_string)
-                    .collect::<Vec<_>>()
-                    .join("\n")
-            }
-        }
+        super::super::load_errors(&text)
     }
 
     #[test]
