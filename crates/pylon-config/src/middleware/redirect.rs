@@ -58,6 +58,12 @@ impl Redirect {
         if let Some(regex) = &self.regex {
             if let Err(e) = regex::Regex::new(regex) {
                 errors.push(spot.key("regex").error(format!("invalid regex: {e}")));
+            } else if let Some(problem) = self
+                .replacement
+                .as_deref()
+                .and_then(|r| super::transform::replacement_problem(regex, r))
+            {
+                errors.push(spot.key("replacement").error(problem));
             }
             if self.replacement.is_none() {
                 errors.push(spot.key_error(
@@ -98,6 +104,11 @@ mod tests {
         let e = errors("{ scheme: https, regex: x, replacement: y }");
         assert!(
             e.contains("redirect.regex: write `scheme` or `regex`, not both"),
+            "{e}"
+        );
+        let e = errors("{ regex: \"^http://([^/]+)/\", replacement: \"https://$2/\" }");
+        assert!(
+            e.contains("redirect.replacement: `$2` is not a group of the regex (1 numbered)"),
             "{e}"
         );
         let e = errors("{ scheme: ftp }");

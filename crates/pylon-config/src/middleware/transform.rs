@@ -237,6 +237,66 @@ fn regex_problem(regex: &str) -> Option<String> {
     })
 }
 
+/// A capture reference in `replacement` that `regex` does not define (`$3` with two groups,
+/// `$nmae`, or `$1a`, which the regex crate reads as a group named `1a`): it would expand to
+/// nothing, silently. `None` when every reference resolves (or the regex is invalid, which
+/// is reported on its own).
+pub(crate) fn replacement_problem(regex: &str, replacement: &str) -> Option<String> {
+    let re = regex::Regex::new(regex).ok()?;
+    let names: Vec<&str> = re.capture_names().flatten().collect();
+    let bytes = replacement.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] != b'$' {
+            i += 1;
+            continue;
+        }
+        i += 1;
+        let (name, next) = match bytes.get(i) {
+            // `$$` is a literal dollar.
+            Some(b'$') => {
+                i += 1;
+                continue;
+            }
+            Some(b'{') => match replacement[i + 1..].find('}') {
+                Some(end) => (&replacement[i + 1..i + 1 + end], i + end + 2),
+                None => break,
+            },
+            _ => {
+                let len = replacement[i..]
+                    .bytes()
+                    .take_while(|b| b.is_ascii_alphanumeric() || *b == b'_')
+                    .count();
+                (&replacement[i..i + len], i + len)
+            }
+        };
+        i = next;
+        if name.is_empty() {
+            continue;
+        }
+        let known = match name.parse::<usize>() {
+            Ok(n) => n < re.captures_len(),
+            Err(_) => names.contains(&name),
+        };
+        if !known {
+            let groups = re.captures_len() - 1;
+            let mut m = format!("`${name}` is not a group of the regex ({groups} numbered");
+            if !names.is_empty() {
+                m.push_str(&format!(", named: {}", names.join(", ")));
+            }
+            m.push(')');
+            if name.as_bytes()[0].is_ascii_digit() {
+                m.push_str(&format!(
+                    "; to follow a group by text, write `${{{}}}`",
+                    name.trim_end_matches(|c: char| !c.is_ascii_digit())
+                ));
+            }
+            return Some(m);
+        }
+    }
+    None
+}
+
 fn method_problem(method: &str) -> Option<String> {
     (method.is_empty() || !method.bytes().all(is_tchar)).then(|| {
         format!("invalid method {method:?}: a method is a token such as GET, POST or PURGE")
@@ -326,7 +386,13 @@ impl Op for RequestOp {
             RequestOp::StripPrefix(p) | RequestOp::AddPrefix(p) => {
                 prefix_problem(p).map(|m| (0, "", m))
             }
-            RequestOp::RewritePath(r) => regex_problem(&r.regex).map(|m| (0, "regex", m)),
+            RequestOp::RewritePath(r) => {
+                regex_problem(&r.regex)
+                    .map(|m| (0, "regex", m))
+                    .or_else(|| {
+                        replacement_problem(&r.regex, &r.replacement).map(|m| (1, "replacement", m))
+                    })
+            }
             RequestOp::SetMethod(m) => method_problem(m).map(|m| (0, "", m)),
         }
     }
@@ -1096,5 +1162,27 @@ mod tests {
             errs[1].starts_with("t.yaml:9:34: middlewares.t.transform.request[2].rewrite_path.regex: invalid regex \"(\""),
             "{errs:?}"
         );
+    }
+
+    #[test]
+    fn replacements_may_only_name_groups_the_regex_has() {
+        assert_eq!(replacement_problem("^/api/(.*)", "/v2/$1"), None);
+        assert_eq!(replacement_problem("^/api/(.*)", "/v2/${1}x$$"), None);
+        assert_eq!(
+            replacement_problem("^/(?P<rest>.*)", "/v2/$rest/${rest}"),
+            None
+        );
+        let two = replacement_problem("^/api/(.*)", "/v2/$2").unwrap();
+        assert!(
+            two.starts_with("`$2` is not a group of the regex (1 numbered)"),
+            "{two}"
+        );
+        let glued = replacement_problem("^/api/(.*)", "/v2/$1x").unwrap();
+        assert!(glued.ends_with("write `${1}`"), "{glued}");
+        let named = replacement_problem("^/(?P<rest>.*)", "/$rset").unwrap();
+        assert!(named.contains("named: rest"), "{named}");
+        // In the compact form the error points at the replacement argument.
+        let e = parse_request_ops("RewritePath(`^/(.*)`, `/x/$2`)").unwrap_err();
+        assert_eq!(e.column, 23, "{}", e.message);
     }
 }
