@@ -26,6 +26,9 @@ fn quickstart_example_serves_the_readme_curl_lines() {
     assert_eq!(users.status, 200);
     assert_eq!(users.header("x-served-by"), Some("backend"));
     assert_eq!(users.json()[1]["name"], "bob");
+    // The route's middlewares: a fresh request id, and `Vary: Origin` from cors.
+    assert_eq!(users.header("x-request-id").map(str::len), Some(32));
+    assert_eq!(users.header("vary"), Some("Origin"));
 
     let status = c.get_host("status.localhost", "/");
     assert_eq!(status.json()["status"], "ok");
