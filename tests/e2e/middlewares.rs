@@ -270,3 +270,24 @@ fn an_answer_ends_the_request_side_and_earlier_middlewares_see_the_response() {
     assert_eq!(passed.header("x-before"), Some("seen"));
     assert_eq!(origin.hits(), 1);
 }
+
+#[test]
+fn error_log_lines_name_the_route_and_the_request_id_the_client_saw() {
+    let mut origin = Origin::start("app");
+    let pylon = Pylon::start(&config(&origin, "  ids:\n    request_id:", "[ids]"));
+    origin.stop();
+    let r = pylon.client().get("/gone");
+    assert_eq!(r.status, 502);
+    let id = r.json()["request_id"].as_str().unwrap().to_string();
+    let wanted = format!("route: all, request_id: {id}");
+    // Pingora writes the line after the response; poll the log for it, bounded.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !pylon.log().contains(&wanted) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no log line with {wanted:?}:\n{}",
+            pylon.log()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}

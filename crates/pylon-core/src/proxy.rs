@@ -192,6 +192,8 @@ impl RequestCtx {
         headers: Vec<(http::HeaderName, http::HeaderValue)>,
     ) -> Result<()> {
         let id = request_id_of(session, &self.state);
+        // Kept so the error log line of this request names the id its client saw.
+        self.state.request_id.get_or_insert_with(|| id.clone());
         let mut response =
             self.snapshot
                 .error_pages
@@ -466,6 +468,22 @@ impl ProxyHttp for PylonProxy {
         if let Some(route) = &ctx.route {
             route.chain.logging(ctx.ran, e, &mut ctx.state);
         }
+    }
+
+    /// The request as Pingora's error log lines describe it, with the route and the request
+    /// id (the one the client got in the error body), so a log line and a client's report
+    /// meet.
+    fn request_summary(&self, session: &Session, ctx: &RequestCtx) -> String {
+        let mut summary = session.as_ref().request_summary();
+        if !ctx.state.route.is_empty() {
+            summary.push_str(", route: ");
+            summary.push_str(&ctx.state.route);
+        }
+        if let Some(id) = &ctx.state.request_id {
+            summary.push_str(", request_id: ");
+            summary.push_str(id);
+        }
+        summary
     }
 
     fn upstream_response_body_filter(
