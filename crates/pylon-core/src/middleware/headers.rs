@@ -16,11 +16,14 @@ use super::{Hooks, Middleware, RequestState};
 const PYLON_SERVER: &str = concat!("Pylon/", env!("CARGO_PKG_VERSION"));
 
 /// Header changes compiled: names parsed, fixed values prepared.
+/// Names to set or add are kept as written (`Bytes`), which Pingora takes as the case to
+/// send without the copy a `HeaderName` costs on every insert; validation made sure they
+/// are valid names.
 #[derive(Debug, Default)]
 struct Changes {
     remove: Vec<HeaderName>,
-    set: Vec<(HeaderName, Value)>,
-    add: Vec<(HeaderName, Value)>,
+    set: Vec<(bytes::Bytes, Value)>,
+    add: Vec<(bytes::Bytes, Value)>,
 }
 
 impl Changes {
@@ -33,10 +36,14 @@ impl Changes {
             out.remove.push(name(n)?);
         }
         for (n, v) in &def.set {
-            out.set.push((name(n)?, Value::header(v)?));
+            name(n)?;
+            out.set
+                .push((bytes::Bytes::from(n.clone()), Value::header(v)?));
         }
         for (n, v) in &def.add {
-            out.add.push((name(n)?, Value::header(v)?));
+            name(n)?;
+            out.add
+                .push((bytes::Bytes::from(n.clone()), Value::header(v)?));
         }
         Ok(out)
     }

@@ -16,6 +16,9 @@ use crate::request_id::{from_incoming, generate};
 #[derive(Debug)]
 struct RequestId {
     header: HeaderName,
+    /// The name as configured, handed to Pingora as the case to write (a `HeaderName`
+    /// would be copied into a title-cased name on every insert).
+    header_case: bytes::Bytes,
     keep_incoming: bool,
     upstream: bool,
     response: bool,
@@ -26,6 +29,7 @@ pub fn compile(def: &Config) -> Result<Arc<dyn Middleware>, String> {
         .map_err(|_| format!("invalid header name {:?}", def.header))?;
     Ok(Arc::new(RequestId {
         header,
+        header_case: bytes::Bytes::from(def.header.clone()),
         keep_incoming: def.keep_incoming,
         upstream: def.upstream,
         response: def.response,
@@ -65,7 +69,7 @@ impl Middleware for RequestId {
         state: &RequestState,
     ) -> Result<()> {
         if let Some(id) = &state.request_id {
-            upstream.insert_header(self.header.clone(), id.as_str())?;
+            upstream.insert_header(self.header_case.clone(), id.as_str())?;
         }
         Ok(())
     }
@@ -77,7 +81,7 @@ impl Middleware for RequestId {
         state: &mut RequestState,
     ) -> Result<()> {
         if let Some(id) = &state.request_id {
-            response.insert_header(self.header.clone(), id.as_str())?;
+            response.insert_header(self.header_case.clone(), id.as_str())?;
         }
         Ok(())
     }
