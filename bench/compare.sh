@@ -34,6 +34,8 @@ else
   ON_LOAD=""; ON_PROXY=""
 fi
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
+# shellcheck source=bench/pylon-config.sh
+source "$ROOT/bench/pylon-config.sh"
 WORK=$(mktemp -d /tmp/pylon-bench.XXXXXX)
 PIDS=()
 
@@ -138,28 +140,7 @@ CONF
         $ON_PROXY "$ROOT/target/release/bare-pingora" "127.0.0.1:$port" "127.0.0.1:$ORIGIN" \
         >"$WORK/$name/log" 2>&1 & PIDS+=($!) ;;
     pylon|pylon-alt|pylon-mw)
-      # A realistic small table: the request matches one route among several hosts and
-      # prefixes, then round robin over the upstream's servers (here one origin, twice).
-      chain="[]"
-      [ "$name" = pylon-mw ] && chain="[ids, shape, web-cors]"
-      cat > "$WORK/$name/pylon.yaml" <<CONF
-server: { threads: 1, pid_file: $WORK/$name/pylon.pid }
-listeners:
-  - { name: web, address: "127.0.0.1:$port" }
-upstreams:
-  origin: { servers: ["127.0.0.1:$ORIGIN", "127.0.0.1:$ORIGIN"] }
-routes:
-  - { name: shop, rule: "Host(\`shop.example.com\`) && PathPrefix(\`/cart\`)", upstream: origin }
-  - { name: api-v1, rule: "Host(\`api.example.com\`) && PathPrefix(\`/v1\`)", upstream: origin }
-  - { name: api-v2, rule: "Host(\`api.example.com\`) && PathPrefix(\`/v2\`)", upstream: origin }
-  - { name: admin, rule: "PathPrefix(\`/admin\`) && ClientIP(\`10.0.0.0/8\`)", upstream: origin }
-  - { name: health, rule: "Path(\`/health\`)", respond: { status: 200, body: "ok" } }
-  - { name: default, rule: "PathPrefix(\`/\`)", upstream: origin, middlewares: $chain }
-middlewares:
-  ids: { request_id: {} }
-  shape: { headers: { request: { set: { X-Client: "{client_ip}" } }, response: { set: { X-Served-By: pylon } } } }
-  web-cors: { cors: { allowed_origins: ["https://app.example.com"], exposed_headers: [X-Request-ID] } }
-CONF
+      pylon_config "$name" "$port" "$ORIGIN" "$WORK/$name/pylon.pid" > "$WORK/$name/pylon.yaml"
       bin="$ROOT/target/release/pylon"
       [ "$name" = pylon-alt ] && bin=${PYLON_ALT_BIN:?set PYLON_ALT_BIN to compare another build}
       $ON_PROXY "$bin" -c "$WORK/$name/pylon.yaml" --log-level warn \

@@ -21,6 +21,8 @@ set -euo pipefail
 DURATION=${DURATION:-15}
 PROXIES=${PROXIES:-"bare-pingora pylon pylon-mw"}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
+# shellcheck source=bench/pylon-config.sh
+source "$ROOT/bench/pylon-config.sh"
 WORK=$(mktemp -d /tmp/pylon-instr.XXXXXX)
 PIDS=()
 cleanup() {
@@ -45,29 +47,6 @@ http { access_log off; keepalive_requests 1000000;
 CONF
 nginx -p "$WORK" -c "$WORK/origin.conf" & PIDS+=($!)
 
-pylon_config() { # name port
-  local chain="[]"
-  [ "$1" = pylon-mw ] && chain="[ids, shape, web-cors]"
-  cat <<CONF
-server: { threads: 1, pid_file: $WORK/$1.pid }
-listeners:
-  - { name: web, address: "127.0.0.1:$2" }
-upstreams:
-  origin: { servers: ["127.0.0.1:$ORIGIN", "127.0.0.1:$ORIGIN"] }
-routes:
-  - { name: shop, rule: "Host(\`shop.example.com\`) && PathPrefix(\`/cart\`)", upstream: origin }
-  - { name: api-v1, rule: "Host(\`api.example.com\`) && PathPrefix(\`/v1\`)", upstream: origin }
-  - { name: api-v2, rule: "Host(\`api.example.com\`) && PathPrefix(\`/v2\`)", upstream: origin }
-  - { name: admin, rule: "PathPrefix(\`/admin\`) && ClientIP(\`10.0.0.0/8\`)", upstream: origin }
-  - { name: health, rule: "Path(\`/health\`)", respond: { status: 200, body: "ok" } }
-  - { name: default, rule: "PathPrefix(\`/\`)", upstream: origin, middlewares: $chain }
-middlewares:
-  ids: { request_id: {} }
-  shape: { headers: { request: { set: { X-Client: "{client_ip}" } }, response: { set: { X-Served-By: pylon } } } }
-  web-cors: { cors: { allowed_origins: ["https://app.example.com"], exposed_headers: [X-Request-ID] } }
-CONF
-}
-
 echo "| proxy | requests | instructions per request | vs bare Pingora |"
 echo "| --- | ---: | ---: | ---: |"
 bare=""
@@ -75,7 +54,7 @@ for p in $PROXIES; do
   port=$(free_port)
   case $p in
     bare-pingora) cmd=("$ROOT/target/release/bare-pingora" "127.0.0.1:$port" "127.0.0.1:$ORIGIN") ;;
-    pylon|pylon-mw) pylon_config "$p" "$port" > "$WORK/$p.yaml"
+    pylon|pylon-mw) pylon_config "$p" "$port" "$ORIGIN" "$WORK/$p.pid" > "$WORK/$p.yaml"
       cmd=("$ROOT/target/release/pylon" -c "$WORK/$p.yaml" --log-level warn) ;;
     *) echo "unknown proxy $p" >&2; exit 2 ;;
   esac

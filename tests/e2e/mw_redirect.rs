@@ -130,15 +130,9 @@ fn requests_that_do_not_match_pass_through() {
 
 #[test]
 fn scheme_and_regex_together_are_refused_by_check() {
-    let dir = crate::harness::tempdir::TempDir::new("redirect-check");
-    let path = dir.write(
-        "pylon.yaml",
+    let text = crate::harness::pylon::check_refuses(
         "listeners: [{ name: web, address: \"127.0.0.1:8080\" }]\nroutes:\n  - name: r\n    rule: \"PathPrefix(`/`)\"\n    middlewares: [{ redirect: { scheme: https, regex: \"(\", replacement: x } }]\n",
     );
-    let out = crate::harness::pylon::run_cli(&["check", "-c", path.to_str().unwrap()], None);
-    assert!(!out.status.success());
-    let text =
-        String::from_utf8_lossy(&out.stderr).into_owned() + &String::from_utf8_lossy(&out.stdout);
     assert!(
         text.contains("redirect.regex: write `scheme` or `regex`, not both"),
         "{text}"

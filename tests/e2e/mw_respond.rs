@@ -119,15 +119,9 @@ fn when_matching_answers_and_otherwise_the_upstream_does() {
 
 #[test]
 fn bad_when_and_unreadable_body_file_are_refused_by_check() {
-    let dir = TempDir::new("respond-check");
-    let path = dir.write(
-        "pylon.yaml",
+    let text = crate::harness::pylon::check_refuses(
         "listeners: [{ name: web, address: \"127.0.0.1:8080\" }]\nroutes:\n  - name: r\n    rule: \"PathPrefix(`/`)\"\n    middlewares:\n      - respond: { status: 200, body_file: /nonexistent/pylon-mock }\n      - respond: { status: 200, when: \"Header(`X`\" }\n",
     );
-    let out = crate::harness::pylon::run_cli(&["check", "-c", path.to_str().unwrap()], None);
-    assert!(!out.status.success());
-    let text =
-        String::from_utf8_lossy(&out.stderr).into_owned() + &String::from_utf8_lossy(&out.stdout);
     assert!(
         text.contains(
             "routes[0].middlewares[0].respond.body_file: cannot read /nonexistent/pylon-mock"

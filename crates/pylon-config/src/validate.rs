@@ -379,11 +379,7 @@ pub(crate) fn headers(map: &Spot<'_>, errors: &mut Vec<ConfigError>) {
     };
     for entry in entries {
         let entry_path = key_path(&map.path, &entry.key);
-        if entry.key.is_empty() || !entry.key.bytes().all(is_tchar) {
-            let message = format!(
-                "invalid header name {:?}: use letters, digits and !#$%&'*+-.^_`|~",
-                entry.key
-            );
+        if let Some(message) = crate::middleware::header_name_problem(&entry.key) {
             errors.push(ConfigError::new(
                 map.file,
                 entry.key_pos,

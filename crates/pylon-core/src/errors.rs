@@ -161,7 +161,9 @@ fn default_body(kind: Kind, status: u16, message: &str, request_id: &str) -> (St
     }
 }
 
-fn escape_html(text: &str) -> String {
+/// Escapes text for HTML element content and attribute values (error pages, directory
+/// listings).
+pub(crate) fn escape_html(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         match c {

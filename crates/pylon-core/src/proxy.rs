@@ -379,6 +379,8 @@ impl ProxyHttp for PylonProxy {
         upstream_request: &mut RequestHeader,
         ctx: &mut RequestCtx,
     ) -> Result<()> {
+        // Pingora replays the body read so far to a retry: its count starts again.
+        ctx.state.start_attempt();
         let host = request_host(session.req_header());
         // X-Forwarded-For gets the hop this connection came from, whatever the client
         // address middlewares settled on.

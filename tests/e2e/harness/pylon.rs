@@ -33,6 +33,16 @@ pub fn run_cli(args: &[&str], cwd: Option<&Path>) -> Output {
     cmd.output().expect("run pylon")
 }
 
+/// Writes `yaml` as `pylon.yaml` in a fresh temp dir, runs `pylon check` on it, checks that
+/// it is refused, and returns what it printed (stderr, then stdout).
+pub fn check_refuses(yaml: &str) -> String {
+    let dir = super::tempdir::TempDir::new("check");
+    let path = dir.write("pylon.yaml", yaml);
+    let out = run_cli(&["check", "-c", path.to_str().expect("utf-8 path")], None);
+    assert!(!out.status.success(), "pylon check accepted:\n{yaml}");
+    String::from_utf8_lossy(&out.stderr).into_owned() + &String::from_utf8_lossy(&out.stdout)
+}
+
 /// A free port on `ip`. The probe socket is kept in `held` until every port of a start is
 /// chosen, so that one start never gets the same port twice.
 fn free_addr(ip: &str, held: &mut Vec<TcpListener>) -> SocketAddr {

@@ -306,12 +306,25 @@ impl HeaderChanges {
     }
 }
 
+/// Why `name` cannot be a header name (it must be an HTTP token), if it cannot.
+pub(crate) fn header_name_problem(name: &str) -> Option<String> {
+    (name.is_empty() || !name.bytes().all(is_tchar))
+        .then(|| format!("invalid header name {name:?}: use letters, digits and !#$%&'*+-.^_`|~"))
+}
+
+/// Why a templated header value is refused (its fixed parts must be printable ASCII), if
+/// it is.
+pub(crate) fn template_value_problem(value: &Template) -> Option<String> {
+    value
+        .literals()
+        .find(|l| !is_header_value(l))
+        .map(|bad| format!("invalid header value {bad:?}: use printable ASCII only"))
+}
+
 /// A header name must be an HTTP token.
 pub(crate) fn check_header_name(spot: &Spot<'_>, name: &str, errors: &mut Vec<ConfigError>) {
-    if name.is_empty() || !name.bytes().all(is_tchar) {
-        errors.push(spot.error(format!(
-            "invalid header name {name:?}: use letters, digits and !#$%&'*+-.^_`|~"
-        )));
+    if let Some(problem) = header_name_problem(name) {
+        errors.push(spot.error(problem));
     }
 }
 
@@ -330,9 +343,7 @@ pub(crate) fn check_template_header_value(
     value: &Template,
     errors: &mut Vec<ConfigError>,
 ) {
-    if let Some(bad) = value.literals().find(|l| !is_header_value(l)) {
-        errors.push(spot.error(format!(
-            "invalid header value {bad:?}: use printable ASCII only"
-        )));
+    if let Some(problem) = template_value_problem(value) {
+        errors.push(spot.error(problem));
     }
 }

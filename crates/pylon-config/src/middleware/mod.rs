@@ -64,20 +64,6 @@ pub enum Middleware {
     Buffering(Buffering),
 }
 
-/// The type names, as written in configs.
-pub const MIDDLEWARE_TYPES: [&str; 10] = [
-    "transform",
-    "request_id",
-    "headers",
-    "cors",
-    "ip_filter",
-    "redirect",
-    "respond",
-    "static",
-    "limits",
-    "buffering",
-];
-
 impl Middleware {
     /// The type name as written in configs (`ip_filter`).
     pub fn type_name(&self) -> &'static str {
@@ -166,7 +152,7 @@ pub(crate) fn check_readable_file(
     }
 }
 
-pub(crate) use headers::check_header_value;
+pub(crate) use headers::{check_header_value, header_name_problem};
 
 /// An entry of a route's `middlewares:` list: the name of a top-level instance, or an
 /// instance written in place (`{ request_id: {} }`).

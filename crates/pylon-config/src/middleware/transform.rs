@@ -18,10 +18,11 @@ use schemars::{json_schema, JsonSchema, Schema, SchemaGenerator};
 use serde::de::{self, SeqAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+use super::headers::{header_name_problem, template_value_problem};
 use super::template::Template;
 use crate::de::{did_you_mean, error_at_column};
 use crate::error::ConfigError;
-use crate::validate::{is_header_value, is_tchar, Spot};
+use crate::validate::{is_tchar, Spot};
 
 /// Request and response rewrites, applied in the order written.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
@@ -187,19 +188,6 @@ impl Arg {
 }
 
 /// Why a header name is refused, if it is.
-fn header_name_problem(name: &str) -> Option<String> {
-    (name.is_empty() || !name.bytes().all(is_tchar))
-        .then(|| format!("invalid header name {name:?}: use letters, digits and !#$%&'*+-.^_`|~"))
-}
-
-/// Why a templated header value is refused, if it is.
-fn header_value_problem(value: &Template) -> Option<String> {
-    value
-        .literals()
-        .find(|l| !is_header_value(l))
-        .map(|bad| format!("invalid header value {bad:?}: use printable ASCII only"))
-}
-
 fn query_name_problem(name: &str) -> Option<String> {
     name.is_empty()
         .then(|| "the query parameter name is empty".to_string())
@@ -376,7 +364,7 @@ impl Op for RequestOp {
             RequestOp::ReplaceHeader(nv) | RequestOp::AppendHeader(nv) => {
                 header_name_problem(&nv.name)
                     .map(|m| (0, "name", m))
-                    .or_else(|| header_value_problem(&nv.value).map(|m| (1, "value", m)))
+                    .or_else(|| template_value_problem(&nv.value).map(|m| (1, "value", m)))
             }
             RequestOp::DeleteHeader(name) => header_name_problem(name).map(|m| (0, "", m)),
             RequestOp::ReplaceQuery(nv) | RequestOp::AppendQuery(nv) => {

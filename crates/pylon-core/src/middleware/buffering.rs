@@ -44,10 +44,6 @@ pub fn compile(def: &Config) -> Result<Arc<dyn Middleware>, String> {
 
 #[async_trait]
 impl Middleware for Buffering {
-    fn type_name(&self) -> &'static str {
-        "buffering"
-    }
-
     fn hooks(&self) -> Hooks {
         Hooks {
             request: true,

@@ -205,10 +205,6 @@ fn vary_origin(response: &mut ResponseHeader) -> Result<()> {
 
 #[async_trait]
 impl Middleware for Cors {
-    fn type_name(&self) -> &'static str {
-        "cors"
-    }
-
     fn hooks(&self) -> Hooks {
         Hooks {
             request: true,

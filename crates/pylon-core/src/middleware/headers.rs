@@ -104,10 +104,6 @@ pub fn compile(def: &Config) -> Result<Arc<dyn Middleware>, String> {
 
 #[async_trait]
 impl Middleware for Headers {
-    fn type_name(&self) -> &'static str {
-        "headers"
-    }
-
     fn hooks(&self) -> Hooks {
         Hooks {
             upstream_request: !self.request.is_empty(),

@@ -35,10 +35,6 @@ pub fn compile(def: &Config) -> Result<Arc<dyn Middleware>, String> {
 
 #[async_trait]
 impl Middleware for IpFilter {
-    fn type_name(&self) -> &'static str {
-        "ip_filter"
-    }
-
     fn hooks(&self) -> Hooks {
         Hooks {
             request: true,

@@ -7,7 +7,6 @@
 //! over 1 MiB (1,048,575 bytes) or with more than 256 fields: limits above those never
 //! apply.
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -17,6 +16,8 @@ use pingora::proxy::Session;
 use pingora::{Error, ErrorType, Result};
 use pylon_config::middleware::Limits as Config;
 
+#[cfg(test)]
+use super::Chain;
 use super::{Flow, Hooks, Middleware, RequestState};
 
 #[derive(Debug)]
@@ -25,23 +26,6 @@ struct Limits {
     max_header_size: Option<usize>,
     max_header_count: Option<usize>,
     max_uri_length: Option<usize>,
-}
-
-/// Who counts the body of a request, and whether an upstream attempt started since the
-/// last piece. Pingora replays the bytes read so far (its retry buffer) at the start of a
-/// retry, so a new attempt restarts the count instead of adding the replay to it. Only the
-/// first `limits` of a chain counts, so two instances do not count each piece twice.
-#[derive(Debug)]
-struct BodyCount {
-    owner: usize,
-    new_attempt: AtomicBool,
-}
-
-impl Limits {
-    /// This instance's identity, to tell it from another `limits` in the same chain.
-    fn id(&self) -> usize {
-        self as *const Limits as usize
-    }
 }
 
 pub fn compile(def: &Config) -> Result<Arc<dyn Middleware>, String> {
@@ -95,68 +79,32 @@ fn refusal(limits: &Limits, req: &RequestHeader) -> Option<(u16, &'static str)> 
 
 #[async_trait]
 impl Middleware for Limits {
-    fn type_name(&self) -> &'static str {
-        "limits"
-    }
-
     fn hooks(&self) -> Hooks {
         Hooks {
             request: true,
             request_body: self.max_body_size.is_some(),
-            upstream_request: self.max_body_size.is_some(),
             ..Hooks::default()
         }
     }
 
-    async fn request(&self, session: &mut Session, state: &mut RequestState) -> Result<Flow> {
+    async fn request(&self, session: &mut Session, _state: &mut RequestState) -> Result<Flow> {
         if let Some((status, message)) = refusal(self, session.req_header()) {
             return Ok(Flow::Reject(status, message.into()));
-        }
-        if self.max_body_size.is_some() && state.extensions.get::<BodyCount>().is_none() {
-            state.extensions.insert(Arc::new(BodyCount {
-                owner: self.id(),
-                new_attempt: AtomicBool::new(false),
-            }));
         }
         Ok(Flow::Continue)
     }
 
-    fn upstream_request(
-        &self,
-        _downstream: &RequestHeader,
-        _upstream: &mut RequestHeader,
-        state: &RequestState,
-    ) -> Result<()> {
-        if let Some(count) = state.extensions.get::<Arc<BodyCount>>() {
-            count.new_attempt.store(true, Ordering::Relaxed);
-        }
-        Ok(())
-    }
-
     fn request_body(
         &self,
-        body: &mut Option<Bytes>,
+        _body: &mut Option<Bytes>,
         _end_of_stream: bool,
         state: &mut RequestState,
     ) -> Result<()> {
         let Some(max) = self.max_body_size else {
             return Ok(());
         };
-        let counter = state
-            .extensions
-            .get::<Arc<BodyCount>>()
-            .filter(|c| c.owner == self.id())
-            .map(|c| c.new_attempt.swap(false, Ordering::Relaxed));
-        // Only the counting instance adds; another `limits` compares against its count.
-        if let Some(new_attempt) = counter {
-            // A new attempt starts with the replay of what was read: count afresh.
-            if new_attempt {
-                state.body_bytes = 0;
-            }
-            if let Some(piece) = body {
-                state.body_bytes += piece.len() as u64;
-            }
-        }
+        // The chain counts the pieces (once, whatever the number of `limits`) and the proxy
+        // restarts the count with each upstream attempt; here the count is only compared.
         if state.body_bytes > max {
             // Ends the upstream request; the proxy answers 413 if no response started.
             return Error::e_explain(
@@ -213,57 +161,59 @@ mod tests {
         assert_eq!(refusal(&l, &req("/", &[("content-length", "10")])), None);
     }
 
-    /// What `request` leaves for the body hooks.
-    fn counting(l: &Limits, state: &mut RequestState) {
-        state.extensions.insert(Arc::new(BodyCount {
-            owner: l.id(),
-            new_attempt: AtomicBool::new(false),
-        }));
+    /// A chain of these `limits`, as a route would compile it.
+    fn chain(all: Vec<Limits>) -> Chain {
+        let entries = all
+            .into_iter()
+            .map(|l| {
+                let mw: Arc<dyn Middleware> = Arc::new(l);
+                let hooks = mw.hooks();
+                (mw, hooks)
+            })
+            .collect();
+        Chain { entries }
     }
 
     #[test]
     fn streamed_bodies_are_counted_across_pieces() {
-        let l = limits();
+        let c = chain(vec![limits()]);
         let mut state = RequestState::default();
-        counting(&l, &mut state);
         let mut piece = Some(Bytes::from_static(b"123456"));
-        assert!(l.request_body(&mut piece, false, &mut state).is_ok());
-        assert!(l.request_body(&mut piece, false, &mut state).is_err());
+        assert!(c.request_body(1, &mut piece, false, &mut state).is_ok());
+        assert!(c.request_body(1, &mut piece, false, &mut state).is_err());
         assert_eq!(state.body_bytes, 12);
     }
 
     #[test]
     fn a_retry_replay_is_not_counted_twice() {
-        let l = limits();
+        let c = chain(vec![limits()]);
         let mut state = RequestState::default();
-        counting(&l, &mut state);
-        let mut up = RequestHeader::build("PUT", b"/", None).unwrap();
-        let down = up.clone();
         let mut piece = Some(Bytes::from_static(b"123456"));
-        l.upstream_request(&down, &mut up, &state).unwrap();
-        assert!(l.request_body(&mut piece, false, &mut state).is_ok());
+        state.start_attempt();
+        assert!(c.request_body(1, &mut piece, false, &mut state).is_ok());
         // A second attempt: Pingora replays the 6 bytes read so far, then the rest comes.
-        l.upstream_request(&down, &mut up, &state).unwrap();
-        assert!(l.request_body(&mut piece, false, &mut state).is_ok());
+        state.start_attempt();
+        assert!(c.request_body(1, &mut piece, false, &mut state).is_ok());
         let mut last = Some(Bytes::from_static(b"7890"));
-        assert!(l.request_body(&mut last, true, &mut state).is_ok());
+        assert!(c.request_body(1, &mut last, true, &mut state).is_ok());
         assert_eq!(state.body_bytes, 10);
     }
 
     #[test]
     fn a_second_limits_compares_without_counting_again() {
-        let first = limits();
         let second = Limits {
             max_body_size: Some(8),
             ..limits()
         };
+        let c = chain(vec![limits(), second]);
         let mut state = RequestState::default();
-        counting(&first, &mut state);
         let mut piece = Some(Bytes::from_static(b"12345"));
-        assert!(first.request_body(&mut piece, false, &mut state).is_ok());
-        assert!(second.request_body(&mut piece, false, &mut state).is_ok());
-        assert!(first.request_body(&mut piece, false, &mut state).is_ok());
+        assert!(c.request_body(2, &mut piece, false, &mut state).is_ok());
+        // 10 bytes: within the first limit (10), over the second (8).
+        let refused = c.request_body(2, &mut piece, false, &mut state);
         assert_eq!(state.body_bytes, 10);
-        assert!(second.request_body(&mut piece, false, &mut state).is_err());
+        // The first passed it on; the second, with its lower limit, refused.
+        let e = refused.unwrap_err().to_string();
+        assert!(e.contains("over 8 bytes"), "{e}");
     }
 }

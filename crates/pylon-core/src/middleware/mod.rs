@@ -54,10 +54,19 @@ pub struct RequestState {
     pub route: Arc<str>,
     /// `http` or `https`, as the client connected.
     pub scheme: &'static str,
-    /// How many request-body bytes have passed (counted by `limits`).
+    /// Request-body bytes of the current upstream attempt so far: counted by the chain
+    /// before the body hooks run, restarted by [`RequestState::start_attempt`] (Pingora
+    /// replays the bytes already read at the start of a retry).
     pub body_bytes: u64,
     /// Values middlewares share with later ones (an authenticated consumer, …).
     pub extensions: http::Extensions,
+}
+
+impl RequestState {
+    /// A new upstream attempt begins: its body is counted from zero.
+    pub fn start_attempt(&mut self) {
+        self.body_bytes = 0;
+    }
 }
 
 /// What a request hook decided.
@@ -137,9 +146,6 @@ pub struct Hooks {
 /// never called.
 #[async_trait]
 pub trait Middleware: Send + Sync + Debug {
-    /// The type name as written in configs (`cors`).
-    fn type_name(&self) -> &'static str;
-
     /// The hooks this middleware implements.
     fn hooks(&self) -> Hooks;
 
@@ -262,8 +268,16 @@ impl Chain {
         self.entries.is_empty()
     }
 
-    pub fn len(&self) -> usize {
-        self.entries.len()
+    /// The middlewares whose request side ran (the first `ran`) that implement `hook`.
+    fn ran<'c>(
+        &'c self,
+        ran: usize,
+        hook: impl Fn(&Hooks) -> bool + 'c,
+    ) -> impl DoubleEndedIterator<Item = &'c Arc<dyn Middleware>> + 'c {
+        self.entries[..ran.min(self.entries.len())]
+            .iter()
+            .filter(move |(_, hooks)| hook(hooks))
+            .map(|(mw, _)| mw)
     }
 
     /// Runs the request side. Returns how many middlewares ran and, when one answered, its
@@ -285,7 +299,8 @@ impl Chain {
         Ok((self.entries.len(), Flow::Continue))
     }
 
-    /// The request-body hooks of the first `ran` middlewares, in order.
+    /// Counts the piece, then runs the request-body hooks of the first `ran` middlewares,
+    /// in order.
     pub fn request_body(
         &self,
         ran: usize,
@@ -293,10 +308,11 @@ impl Chain {
         end_of_stream: bool,
         state: &mut RequestState,
     ) -> Result<()> {
-        for (mw, hooks) in &self.entries[..ran.min(self.entries.len())] {
-            if hooks.request_body {
-                mw.request_body(body, end_of_stream, state)?;
-            }
+        if let Some(piece) = body {
+            state.body_bytes += piece.len() as u64;
+        }
+        for mw in self.ran(ran, |h| h.request_body) {
+            mw.request_body(body, end_of_stream, state)?;
         }
         Ok(())
     }
@@ -309,10 +325,8 @@ impl Chain {
         upstream: &mut RequestHeader,
         state: &RequestState,
     ) -> Result<()> {
-        for (mw, hooks) in &self.entries[..ran.min(self.entries.len())] {
-            if hooks.upstream_request {
-                mw.upstream_request(downstream, upstream, state)?;
-            }
+        for mw in self.ran(ran, |h| h.upstream_request) {
+            mw.upstream_request(downstream, upstream, state)?;
         }
         Ok(())
     }
@@ -325,10 +339,8 @@ impl Chain {
         response: &mut ResponseHeader,
         state: &mut RequestState,
     ) -> Result<()> {
-        for (mw, hooks) in self.entries[..ran.min(self.entries.len())].iter().rev() {
-            if hooks.response {
-                mw.response(downstream, response, state)?;
-            }
+        for mw in self.ran(ran, |h| h.response).rev() {
+            mw.response(downstream, response, state)?;
         }
         Ok(())
     }
@@ -341,20 +353,16 @@ impl Chain {
         end_of_stream: bool,
         state: &mut RequestState,
     ) -> Result<()> {
-        for (mw, hooks) in self.entries[..ran.min(self.entries.len())].iter().rev() {
-            if hooks.response_body {
-                mw.response_body(body, end_of_stream, state)?;
-            }
+        for mw in self.ran(ran, |h| h.response_body).rev() {
+            mw.response_body(body, end_of_stream, state)?;
         }
         Ok(())
     }
 
     /// The logging hooks of the first `ran` middlewares, in order.
     pub fn logging(&self, ran: usize, error: Option<&Error>, state: &mut RequestState) {
-        for (mw, hooks) in &self.entries[..ran.min(self.entries.len())] {
-            if hooks.logging {
-                mw.logging(error, state);
-            }
+        for mw in self.ran(ran, |h| h.logging) {
+            mw.logging(error, state);
         }
     }
 }

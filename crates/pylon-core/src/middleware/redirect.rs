@@ -140,10 +140,6 @@ impl Redirect {
 
 #[async_trait]
 impl Middleware for Redirect {
-    fn type_name(&self) -> &'static str {
-        "redirect"
-    }
-
     fn hooks(&self) -> Hooks {
         Hooks {
             request: true,

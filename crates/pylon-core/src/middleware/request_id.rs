@@ -38,10 +38,6 @@ pub fn compile(def: &Config) -> Result<Arc<dyn Middleware>, String> {
 
 #[async_trait]
 impl Middleware for RequestId {
-    fn type_name(&self) -> &'static str {
-        "request_id"
-    }
-
     fn hooks(&self) -> Hooks {
         Hooks {
             request: true,

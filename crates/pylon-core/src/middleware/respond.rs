@@ -43,10 +43,6 @@ pub fn compile(def: &Config) -> Result<Arc<dyn Middleware>, String> {
 
 #[async_trait]
 impl Middleware for Respond {
-    fn type_name(&self) -> &'static str {
-        "respond"
-    }
-
     fn hooks(&self) -> Hooks {
         Hooks {
             request: true,

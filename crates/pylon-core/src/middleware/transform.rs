@@ -319,10 +319,6 @@ impl Transform {
 
 #[async_trait]
 impl Middleware for Transform {
-    fn type_name(&self) -> &'static str {
-        "transform"
-    }
-
     fn hooks(&self) -> Hooks {
         Hooks {
             upstream_request: !self.request.is_empty(),

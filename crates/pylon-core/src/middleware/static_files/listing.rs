@@ -22,21 +22,7 @@ const SEGMENT: &AsciiSet = &CONTROLS
     .add(b'\'')
     .add(b'&');
 
-/// Escapes text for HTML element content and attribute values.
-pub fn html_escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
+use crate::errors::escape_html as html_escape;
 
 /// The listing page of `dir`, titled with the request path. Names are sorted;
 /// directories end with `/`.

@@ -287,10 +287,6 @@ fn content_type(path: &Path) -> String {
 
 #[async_trait]
 impl Middleware for StaticFiles {
-    fn type_name(&self) -> &'static str {
-        "static"
-    }
-
     fn hooks(&self) -> Hooks {
         Hooks {
             request: true,
