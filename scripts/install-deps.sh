@@ -2,11 +2,12 @@
 # Installs what building and testing Pylon needs on a fresh Debian 12 machine, and nothing
 # that is already there. Safe to run again.
 #   cmake          — pingora-core builds zlib-ng (flate2) with it
+#   redis-server   — the rate_limit tests run a real Redis (backend: redis)
 # Benchmarks (bench/compare.sh, bench/instructions.sh) additionally need: nginx-light haproxy
 # caddy wrk valgrind (pass --bench).
 set -euo pipefail
 
-packages=(cmake)
+packages=(cmake redis-server)
 if [ "${1:-}" = "--bench" ]; then
   packages+=(nginx-light haproxy caddy wrk valgrind)
 fi

@@ -11,6 +11,7 @@ pub mod configs;
 pub mod origin;
 pub mod pki;
 pub mod pylon;
+pub mod redis;
 pub mod stream_origin;
 pub mod tempdir;
 

@@ -5,11 +5,17 @@
 //! One module per middleware type holds its settings and their checks; the runtime
 //! (`pylon-core`'s `middleware` module) compiles each into a typed value once per snapshot.
 
+mod api_key;
+mod basic_auth;
 mod buffering;
+mod concurrency_limit;
 mod cors;
+mod forward_auth;
 mod headers;
 mod ip_filter;
+mod jwt;
 mod limits;
+mod rate_limit;
 mod redirect;
 mod request_id;
 mod respond;
@@ -26,11 +32,17 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use crate::error::ConfigError;
 use crate::validate::Spot;
 
+pub use api_key::*;
+pub use basic_auth::*;
 pub use buffering::*;
+pub use concurrency_limit::*;
 pub use cors::*;
+pub use forward_auth::*;
 pub use headers::*;
 pub use ip_filter::*;
+pub use jwt::*;
 pub use limits::*;
+pub use rate_limit::*;
 pub use redirect::*;
 pub use request_id::*;
 pub use respond::*;
@@ -62,6 +74,18 @@ pub enum Middleware {
     Limits(Limits),
     /// Read the whole request body before forwarding it.
     Buffering(Buffering),
+    /// HTTP Basic authentication against htpasswd users (bcrypt, argon2, SHA-crypt).
+    BasicAuth(BasicAuth),
+    /// API keys in a header or query parameter, each with an optional consumer name.
+    ApiKey(ApiKey),
+    /// JSON Web Tokens: signature, time and audience checks, claims forwarded as headers.
+    Jwt(Jwt),
+    /// Ask an external service whether the request may pass (Traefik's ForwardAuth).
+    ForwardAuth(ForwardAuth),
+    /// Token-bucket rate limiting by client, header, consumer or route; local or on Redis.
+    RateLimit(RateLimit),
+    /// At most N requests in flight per key; the excess waits, then 503.
+    ConcurrencyLimit(ConcurrencyLimit),
 }
 
 impl Middleware {
@@ -78,6 +102,12 @@ impl Middleware {
             Middleware::Static(_) => "static",
             Middleware::Limits(_) => "limits",
             Middleware::Buffering(_) => "buffering",
+            Middleware::BasicAuth(_) => "basic_auth",
+            Middleware::ApiKey(_) => "api_key",
+            Middleware::Jwt(_) => "jwt",
+            Middleware::ForwardAuth(_) => "forward_auth",
+            Middleware::RateLimit(_) => "rate_limit",
+            Middleware::ConcurrencyLimit(_) => "concurrency_limit",
         }
     }
 
@@ -106,6 +136,12 @@ impl Middleware {
             Middleware::Static(m) => m.validate(spot, errors),
             Middleware::Limits(m) => m.validate(spot, errors),
             Middleware::Buffering(m) => m.validate(spot, errors),
+            Middleware::BasicAuth(m) => m.validate(spot, errors),
+            Middleware::ApiKey(m) => m.validate(spot, errors),
+            Middleware::Jwt(m) => m.validate(spot, errors),
+            Middleware::ForwardAuth(m) => m.validate(spot, errors),
+            Middleware::RateLimit(m) => m.validate(spot, errors),
+            Middleware::ConcurrencyLimit(m) => m.validate(spot, errors),
         }
     }
 }

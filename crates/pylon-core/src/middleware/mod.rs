@@ -13,11 +13,17 @@
 //!   middlewares *i−1 … 0*: the ones that already ran, not the one that answered;
 //! - **logging**, in list order, once the response is done or failed, for those that ran.
 
+mod api_key;
+mod basic_auth;
 mod buffering;
+mod concurrency_limit;
 mod cors;
+mod forward_auth;
 mod headers;
 mod ip_filter;
+mod jwt;
 mod limits;
+mod rate_limit;
 mod redirect;
 mod request_id;
 mod respond;
@@ -58,7 +64,10 @@ pub struct RequestState {
     /// before the body hooks run, restarted by [`RequestState::start_attempt`] (Pingora
     /// replays the bytes already read at the start of a retry).
     pub body_bytes: u64,
-    /// Values middlewares share with later ones (an authenticated consumer, …).
+    /// Who the request was authenticated as (`basic_auth`'s user, `api_key`'s consumer,
+    /// `jwt`'s subject), for later middlewares (`rate_limit`'s `consumer` key) and logs.
+    pub consumer: Option<Arc<str>>,
+    /// Values middlewares share with later ones.
     pub extensions: http::Extensions,
 }
 
@@ -238,6 +247,12 @@ pub fn compile_one(def: &MiddlewareDef) -> Result<Arc<dyn Middleware>, String> {
         MiddlewareDef::Static(c) => static_files::compile(c),
         MiddlewareDef::Limits(c) => limits::compile(c),
         MiddlewareDef::Buffering(c) => buffering::compile(c),
+        MiddlewareDef::BasicAuth(c) => basic_auth::compile(c),
+        MiddlewareDef::ApiKey(c) => api_key::compile(c),
+        MiddlewareDef::Jwt(c) => jwt::compile(c),
+        MiddlewareDef::ForwardAuth(c) => forward_auth::compile(c),
+        MiddlewareDef::RateLimit(c) => rate_limit::compile(c),
+        MiddlewareDef::ConcurrencyLimit(c) => concurrency_limit::compile(c),
     }
 }
 

@@ -1,0 +1,1 @@
+//! `jwt` through the binary: jSON Web Tokens: signature, time and audience checks, claims forwarded as headers.
