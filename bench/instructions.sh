@@ -14,7 +14,8 @@
 # X-Forwarded-* headers) and pylon-mw (the same with request_id, headers and cors on the
 # route and an allowed Origin on every request) — the configs of bench/compare.sh.
 #
-# Usage: bench/instructions.sh   (env: DURATION=15 PROXIES="bare-pingora pylon pylon-mw")
+# Usage: bench/instructions.sh   (env: DURATION=15 PROXIES="bare-pingora pylon pylon-mw"
+#        KEEP=DIR keeps the callgrind profiles, cg.PROXY, for callgrind_annotate)
 # Needs: valgrind, nginx, wrk (scripts/install-deps.sh --bench).
 set -euo pipefail
 
@@ -28,6 +29,7 @@ PIDS=()
 cleanup() {
   for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
   for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+  if [ -n "${KEEP:-}" ]; then mkdir -p "$KEEP" && cp "$WORK"/cg.* "$KEEP"/ 2>/dev/null || true; fi
   rm -rf "$WORK"
 }
 trap cleanup EXIT

@@ -8,3 +8,5 @@ scripts/install-deps.sh
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -q -- -D warnings
 cargo test --workspace
+# The vendored, patched pingora-http (vendor/pingora-http/PYLON-PATCH.md) keeps its own tests.
+cargo test -q --manifest-path vendor/pingora-http/Cargo.toml --target-dir target

@@ -5,13 +5,12 @@
 //! by the `ip_filter`/trusted-proxies work, not here. `Proto` and `Host` describe the
 //! request as Pylon received it. The `Host` header itself is kept.
 
-use http::{HeaderName, HeaderValue};
+use http::HeaderValue;
 use pingora::http::RequestHeader;
 use pingora::Result;
 use std::net::IpAddr;
 
-/// Parsed once: looking a header up by `&str` parses the name on every request.
-const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+use crate::header_names::{X_FORWARDED_FOR, X_FORWARDED_HOST, X_FORWARDED_PROTO};
 
 /// Sets the forwarding headers on the request about to go upstream.
 pub fn apply(
@@ -23,7 +22,7 @@ pub fn apply(
     if let Some(ip) = client_ip {
         // One allocation, sized for the common case (no earlier hop, an IPv4 client).
         let mut value = String::with_capacity(16);
-        for prior in upstream.headers.get_all(&X_FORWARDED_FOR) {
+        for prior in upstream.headers.get_all(X_FORWARDED_FOR.name()) {
             if let Ok(s) = prior.to_str() {
                 if !s.trim().is_empty() {
                     value.push_str(s.trim());
@@ -32,12 +31,12 @@ pub fn apply(
             }
         }
         push_ip(&mut value, ip);
-        upstream.insert_header("x-forwarded-for", value)?;
+        upstream.insert_header(&*X_FORWARDED_FOR, value)?;
     }
     // A static value is shared, not copied.
-    upstream.insert_header("x-forwarded-proto", HeaderValue::from_static(scheme))?;
+    upstream.insert_header(&*X_FORWARDED_PROTO, HeaderValue::from_static(scheme))?;
     if let Some(host) = host.filter(|h| !h.is_empty()) {
-        upstream.insert_header("x-forwarded-host", host)?;
+        upstream.insert_header(&*X_FORWARDED_HOST, host)?;
     }
     Ok(())
 }

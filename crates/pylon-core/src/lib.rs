@@ -6,6 +6,7 @@ pub mod client_ip;
 pub mod errors;
 pub mod forwarded;
 pub mod hash_key;
+pub mod header_names;
 pub mod middleware;
 pub mod proxy;
 pub mod request_id;

@@ -38,6 +38,71 @@ impl CaseHeaderName {
 /// A trait that converts into case-sensitive header names.
 pub trait IntoCaseHeaderName {
     fn into_case_header_name(self) -> CaseHeaderName;
+
+    /// PYLON PATCH: the parsed name together with the case-preserving one. By default the
+    /// case name is parsed, which validates it and, for a name outside the standard set,
+    /// allocates its lowercase copy; a caller holding a parsed name skips both.
+    fn into_header_names(self) -> Result<(HeaderName, CaseHeaderName)>
+    where
+        Self: Sized,
+    {
+        let case_header_name = self.into_case_header_name();
+        let header_name: HeaderName = case_header_name
+            .as_slice()
+            .try_into()
+            .or_err(InvalidHTTPHeader, "invalid header name")?;
+        Ok((header_name, case_header_name))
+    }
+}
+
+/// PYLON PATCH: a header name parsed once, with the case it is written in on the wire.
+/// Adding a header by a prepared name neither parses nor allocates the name again: both
+/// halves are shared.
+#[derive(Debug, Clone)]
+pub struct PreparedHeaderName {
+    name: HeaderName,
+    case: CaseHeaderName,
+}
+
+impl PreparedHeaderName {
+    /// Parses `name` (any case); the wire keeps the case it is written in.
+    pub fn new(name: &str) -> Result<Self> {
+        let prepared = PreparedHeaderName {
+            name: HeaderName::from_bytes(name.as_bytes())
+                .or_err(InvalidHTTPHeader, "invalid header name")?,
+            case: CaseHeaderName(Bytes::copy_from_slice(name.as_bytes())),
+        };
+        // Bytes made from a `Vec` allocate their shared reference count on the first
+        // clone; clone once now so that clones made per request only count.
+        drop(prepared.clone());
+        Ok(prepared)
+    }
+
+    /// A name known at compile time, written as given (`"X-Request-ID"`).
+    ///
+    /// # Panics
+    /// When `name` is not a valid header name.
+    pub fn from_static(name: &'static str) -> Self {
+        PreparedHeaderName {
+            name: HeaderName::from_bytes(name.as_bytes()).expect("a valid header name"),
+            case: CaseHeaderName(Bytes::from_static(name.as_bytes())),
+        }
+    }
+
+    /// The parsed (lowercase) name, for lookups.
+    pub fn name(&self) -> &HeaderName {
+        &self.name
+    }
+}
+
+impl IntoCaseHeaderName for &PreparedHeaderName {
+    fn into_case_header_name(self) -> CaseHeaderName {
+        self.case.clone()
+    }
+
+    fn into_header_names(self) -> Result<(HeaderName, CaseHeaderName)> {
+        Ok((self.name.clone(), self.case.clone()))
+    }
 }
 
 impl IntoCaseHeaderName for CaseHeaderName {
@@ -62,11 +127,22 @@ impl IntoCaseHeaderName for HeaderName {
     fn into_case_header_name(self) -> CaseHeaderName {
         CaseHeaderName(titled_header_name(&self))
     }
+
+    // PYLON PATCH: already parsed.
+    fn into_header_names(self) -> Result<(HeaderName, CaseHeaderName)> {
+        let case = CaseHeaderName(titled_header_name(&self));
+        Ok((self, case))
+    }
 }
 
 impl IntoCaseHeaderName for &HeaderName {
     fn into_case_header_name(self) -> CaseHeaderName {
         CaseHeaderName(titled_header_name(self))
+    }
+
+    // PYLON PATCH: already parsed.
+    fn into_header_names(self) -> Result<(HeaderName, CaseHeaderName)> {
+        Ok((self.clone(), CaseHeaderName(titled_header_name(self))))
     }
 }
 

@@ -22,6 +22,7 @@ use pingora::Result;
 use pylon_config::middleware::{Cors as Config, OriginPattern};
 
 use super::{Flow, GeneratedResponse, Hooks, Middleware, RequestState};
+use crate::header_names as names;
 
 /// Methods allowed in preflights when `allowed_methods` is not set.
 const DEFAULT_METHODS: [&str; 6] = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"];
@@ -153,21 +154,21 @@ impl Cors {
         // A 204 carries no body and must not announce a length (RFC 9110, 8.6).
         h.remove_header(&header::CONTENT_LENGTH);
         h.insert_header(
-            header::ACCESS_CONTROL_ALLOW_ORIGIN,
+            &*names::ACCESS_CONTROL_ALLOW_ORIGIN,
             self.allow_origin_value(origin),
         )?;
         h.insert_header(
-            header::ACCESS_CONTROL_ALLOW_METHODS,
+            &*names::ACCESS_CONTROL_ALLOW_METHODS,
             self.methods_value.clone(),
         )?;
         if !requested.is_empty() {
-            h.insert_header(header::ACCESS_CONTROL_ALLOW_HEADERS, requested.join(", "))?;
+            h.insert_header(&*names::ACCESS_CONTROL_ALLOW_HEADERS, requested.join(", "))?;
         }
         if let Some(age) = &self.max_age {
-            h.insert_header(header::ACCESS_CONTROL_MAX_AGE, age.clone())?;
+            h.insert_header(&*names::ACCESS_CONTROL_MAX_AGE, age.clone())?;
         }
         if self.credentials {
-            h.insert_header(header::ACCESS_CONTROL_ALLOW_CREDENTIALS, "true")?;
+            h.insert_header(&*names::ACCESS_CONTROL_ALLOW_CREDENTIALS, "true")?;
         }
         // The answer echoes the requested headers; with a listed origin it echoes that too.
         let mut vary = vec![
@@ -177,7 +178,7 @@ impl Cors {
         if !self.any_origin {
             vary.insert(0, "Origin");
         }
-        h.insert_header(header::VARY, vary.join(", "))?;
+        h.insert_header(&*names::VARY, vary.join(", "))?;
         Ok(Flow::respond(response))
     }
 }
@@ -189,6 +190,10 @@ fn refuse(message: &'static str) -> Flow {
 /// Merges `Origin` into the response's `Vary` (kept as one line), unless already there or
 /// the response varies on everything (`*`).
 fn vary_origin(response: &mut ResponseHeader) -> Result<()> {
+    if !response.headers.contains_key(header::VARY) {
+        // The common case: nothing to merge with, and a static value costs no copy.
+        return response.insert_header(&*names::VARY, HeaderValue::from_static("Origin"));
+    }
     let mut parts: Vec<String> = Vec::new();
     for value in response.headers.get_all(header::VARY) {
         let text = String::from_utf8_lossy(value.as_bytes());
@@ -200,7 +205,7 @@ fn vary_origin(response: &mut ResponseHeader) -> Result<()> {
         }
     }
     parts.push("Origin".to_string());
-    response.insert_header(header::VARY, parts.join(", "))
+    response.insert_header(&*names::VARY, parts.join(", "))
 }
 
 #[async_trait]
@@ -235,14 +240,14 @@ impl Middleware for Cors {
     ) -> Result<()> {
         if let Some(origin) = self.allowed_origin(downstream) {
             response.insert_header(
-                header::ACCESS_CONTROL_ALLOW_ORIGIN,
+                &*names::ACCESS_CONTROL_ALLOW_ORIGIN,
                 self.allow_origin_value(origin),
             )?;
             if self.credentials {
-                response.insert_header(header::ACCESS_CONTROL_ALLOW_CREDENTIALS, "true")?;
+                response.insert_header(&*names::ACCESS_CONTROL_ALLOW_CREDENTIALS, "true")?;
             }
             if let Some(exposed) = &self.exposed {
-                response.insert_header(header::ACCESS_CONTROL_EXPOSE_HEADERS, exposed.clone())?;
+                response.insert_header(&*names::ACCESS_CONTROL_EXPOSE_HEADERS, exposed.clone())?;
             }
         }
         if !self.any_origin {

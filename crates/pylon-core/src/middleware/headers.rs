@@ -11,19 +11,18 @@ use pylon_config::middleware::{HeaderChanges, Headers as Config, ServerHeader};
 
 use super::vars::Value;
 use super::{Hooks, Middleware, RequestState};
+use crate::header_names::{prepare, PreparedHeaderName};
 
 /// `Server: Pylon/VERSION` for `server: on`.
 const PYLON_SERVER: &str = concat!("Pylon/", env!("CARGO_PKG_VERSION"));
 
-/// Header changes compiled: names parsed, fixed values prepared.
-/// Names to set or add are kept as written (`Bytes`), which Pingora takes as the case to
-/// send without the copy a `HeaderName` costs on every insert; validation made sure they
-/// are valid names.
+/// Header changes compiled: names parsed once (sent in the case they are written in),
+/// fixed values prepared.
 #[derive(Debug, Default)]
 struct Changes {
     remove: Vec<HeaderName>,
-    set: Vec<(bytes::Bytes, Value)>,
-    add: Vec<(bytes::Bytes, Value)>,
+    set: Vec<(PreparedHeaderName, Value)>,
+    add: Vec<(PreparedHeaderName, Value)>,
 }
 
 impl Changes {
@@ -36,14 +35,10 @@ impl Changes {
             out.remove.push(name(n)?);
         }
         for (n, v) in &def.set {
-            name(n)?;
-            out.set
-                .push((bytes::Bytes::from(n.clone()), Value::header(v)?));
+            out.set.push((prepare(n)?, Value::header(v)?));
         }
         for (n, v) in &def.add {
-            name(n)?;
-            out.add
-                .push((bytes::Bytes::from(n.clone()), Value::header(v)?));
+            out.add.push((prepare(n)?, Value::header(v)?));
         }
         Ok(out)
     }
@@ -61,12 +56,12 @@ macro_rules! apply_changes {
         }
         for (name, value) in &$changes.set {
             if let Some(v) = value.to_header($req, $state) {
-                $header.insert_header(name.clone(), v)?;
+                $header.insert_header(name, v)?;
             }
         }
         for (name, value) in &$changes.add {
             if let Some(v) = value.to_header($req, $state) {
-                $header.append_header(name.clone(), v)?;
+                $header.append_header(name, v)?;
             }
         }
     }};
@@ -77,7 +72,7 @@ struct Headers {
     request: Changes,
     response: Changes,
     /// Added when the response does not already carry them.
-    security: Vec<(HeaderName, HeaderValue)>,
+    security: Vec<(PreparedHeaderName, HeaderValue)>,
     server: ServerHeader,
 }
 
@@ -90,7 +85,7 @@ pub fn compile(def: &Config) -> Result<Arc<dyn Middleware>, String> {
         .into_iter()
         .map(|(name, value)| {
             HeaderValue::from_str(&value)
-                .map(|v| (HeaderName::from_static(name), v))
+                .map(|v| (PreparedHeaderName::from_static(name), v))
                 .map_err(|_| format!("invalid value {value:?} for {name}"))
         })
         .collect::<Result<Vec<_>, String>>()?;
@@ -132,8 +127,8 @@ impl Middleware for Headers {
     ) -> Result<()> {
         apply_changes!(self.response, response, downstream, &*state);
         for (name, value) in &self.security {
-            if !response.headers.contains_key(name) {
-                response.insert_header(name.clone(), value.clone())?;
+            if !response.headers.contains_key(name.name()) {
+                response.insert_header(name, value.clone())?;
             }
         }
         match &self.server {

@@ -11,14 +11,14 @@ use pingora::Result;
 use pylon_config::middleware::RequestId as Config;
 
 use super::{Flow, Hooks, Middleware, RequestState};
+use crate::header_names::{prepare, PreparedHeaderName};
 use crate::request_id::{from_incoming, generate};
 
 #[derive(Debug)]
 struct RequestId {
     header: HeaderName,
-    /// The name as configured, handed to Pingora as the case to write (a `HeaderName`
-    /// would be copied into a title-cased name on every insert).
-    header_case: bytes::Bytes,
+    /// The name as configured, parsed once, in the case to write.
+    header_case: PreparedHeaderName,
     keep_incoming: bool,
     upstream: bool,
     response: bool,
@@ -29,7 +29,7 @@ pub fn compile(def: &Config) -> Result<Arc<dyn Middleware>, String> {
         .map_err(|_| format!("invalid header name {:?}", def.header))?;
     Ok(Arc::new(RequestId {
         header,
-        header_case: bytes::Bytes::from(def.header.clone()),
+        header_case: prepare(&def.header)?,
         keep_incoming: def.keep_incoming,
         upstream: def.upstream,
         response: def.response,
@@ -65,7 +65,7 @@ impl Middleware for RequestId {
         state: &RequestState,
     ) -> Result<()> {
         if let Some(id) = &state.request_id {
-            upstream.insert_header(self.header_case.clone(), id.as_str())?;
+            upstream.insert_header(&self.header_case, id.as_str())?;
         }
         Ok(())
     }
@@ -77,7 +77,7 @@ impl Middleware for RequestId {
         state: &mut RequestState,
     ) -> Result<()> {
         if let Some(id) = &state.request_id {
-            response.insert_header(self.header_case.clone(), id.as_str())?;
+            response.insert_header(&self.header_case, id.as_str())?;
         }
         Ok(())
     }

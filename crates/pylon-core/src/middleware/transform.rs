@@ -18,6 +18,8 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use http::{HeaderName, Method};
+
+use crate::header_names::{prepare, PreparedHeaderName};
 use percent_encoding::{percent_decode_str, utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use pingora::http::{RequestHeader, ResponseHeader};
 use pingora::Result;
@@ -39,8 +41,8 @@ const QUERY: &AsciiSet = &NON_ALPHANUMERIC
 /// A request operation, compiled.
 #[derive(Debug)]
 enum ReqOp {
-    ReplaceHeader(HeaderName, Value),
-    AppendHeader(HeaderName, Value),
+    ReplaceHeader(PreparedHeaderName, Value),
+    AppendHeader(PreparedHeaderName, Value),
     DeleteHeader(HeaderName),
     ReplaceQuery(String, pylon_config::middleware::Template),
     AppendQuery(String, pylon_config::middleware::Template),
@@ -54,8 +56,8 @@ enum ReqOp {
 /// A response operation, compiled (all are header operations).
 #[derive(Debug)]
 enum RespOp {
-    Replace(HeaderName, Value),
-    Append(HeaderName, Value),
+    Replace(PreparedHeaderName, Value),
+    Append(PreparedHeaderName, Value),
     Delete(HeaderName),
 }
 
@@ -69,8 +71,9 @@ fn header_name(name: &str) -> Result<HeaderName, String> {
     HeaderName::from_bytes(name.as_bytes()).map_err(|_| format!("invalid header name {name:?}"))
 }
 
-fn header_pair(nv: &NameValue) -> Result<(HeaderName, Value), String> {
-    Ok((header_name(&nv.name)?, Value::header(&nv.value)?))
+/// A name to set or add: parsed once, sent in the case it is written in.
+fn header_pair(nv: &NameValue) -> Result<(PreparedHeaderName, Value), String> {
+    Ok((prepare(&nv.name)?, Value::header(&nv.value)?))
 }
 
 fn compile_request(op: &RequestOp) -> Result<ReqOp, String> {
@@ -264,12 +267,12 @@ impl Transform {
         match op {
             ReqOp::ReplaceHeader(name, value) => {
                 if let Some(v) = value.to_header(downstream, state) {
-                    upstream.insert_header(name.clone(), v)?;
+                    upstream.insert_header(name, v)?;
                 }
             }
             ReqOp::AppendHeader(name, value) => {
                 if let Some(v) = value.to_header(downstream, state) {
-                    upstream.append_header(name.clone(), v)?;
+                    upstream.append_header(name, v)?;
                 }
             }
             ReqOp::DeleteHeader(name) => {
@@ -349,12 +352,12 @@ impl Middleware for Transform {
             match op {
                 RespOp::Replace(name, value) => {
                     if let Some(v) = value.to_header(downstream, state) {
-                        response.insert_header(name.clone(), v)?;
+                        response.insert_header(name, v)?;
                     }
                 }
                 RespOp::Append(name, value) => {
                     if let Some(v) = value.to_header(downstream, state) {
-                        response.append_header(name.clone(), v)?;
+                        response.append_header(name, v)?;
                     }
                 }
                 RespOp::Delete(name) => {

@@ -1,0 +1,59 @@
+//! Header names Pylon adds to requests and responses, parsed once.
+//!
+//! Adding a header by a [`PreparedHeaderName`] (from Pylon's patched `pingora-http`, see
+//! `vendor/pingora-http/PYLON-PATCH.md`) neither parses nor copies the name per request;
+//! a `&str` name is parsed and, outside the `http` crate's standard set, copied on every
+//! insert. The names are written in their usual case on the wire.
+
+use std::sync::LazyLock;
+
+pub use pingora::http::PreparedHeaderName;
+
+macro_rules! prepared {
+    ($($(#[$doc:meta])* $ident:ident = $name:literal;)*) => {$(
+        $(#[$doc])*
+        pub static $ident: LazyLock<PreparedHeaderName> =
+            LazyLock::new(|| PreparedHeaderName::from_static($name));
+    )*};
+}
+
+prepared! {
+    X_FORWARDED_FOR = "X-Forwarded-For";
+    X_FORWARDED_PROTO = "X-Forwarded-Proto";
+    X_FORWARDED_HOST = "X-Forwarded-Host";
+    ACCESS_CONTROL_ALLOW_ORIGIN = "Access-Control-Allow-Origin";
+    ACCESS_CONTROL_ALLOW_CREDENTIALS = "Access-Control-Allow-Credentials";
+    ACCESS_CONTROL_ALLOW_METHODS = "Access-Control-Allow-Methods";
+    ACCESS_CONTROL_ALLOW_HEADERS = "Access-Control-Allow-Headers";
+    ACCESS_CONTROL_EXPOSE_HEADERS = "Access-Control-Expose-Headers";
+    ACCESS_CONTROL_MAX_AGE = "Access-Control-Max-Age";
+    VARY = "Vary";
+}
+
+/// Parses a configured header name, keeping the case it is written in for the wire.
+pub fn prepare(name: &str) -> Result<PreparedHeaderName, String> {
+    PreparedHeaderName::new(name).map_err(|_| format!("invalid header name {name:?}"))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use pingora::http::RequestHeader;
+
+    #[test]
+    fn prepared_names_keep_their_case_on_the_wire_and_find_lowercase_lookups() {
+        let mut req = RequestHeader::build("GET", b"/", None).unwrap();
+        req.insert_header(&*X_FORWARDED_FOR, "10.0.0.1").unwrap();
+        req.append_header(&prepare("x-Custom").unwrap(), "a")
+            .unwrap();
+        assert_eq!(req.headers["x-forwarded-for"], "10.0.0.1");
+        assert_eq!(req.headers["x-custom"], "a");
+        let mut wire = Vec::new();
+        req.header_to_h1_wire(&mut wire);
+        let wire = String::from_utf8(wire).unwrap();
+        assert!(wire.contains("X-Forwarded-For: 10.0.0.1\r\n"), "{wire}");
+        assert!(wire.contains("x-Custom: a\r\n"), "{wire}");
+        assert!(prepare("bad name").is_err());
+    }
+}
