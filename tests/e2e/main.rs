@@ -24,6 +24,7 @@ mod mw_static;
 mod mw_transform;
 mod proxying;
 mod quickstart;
+mod reload;
 mod resilience;
 mod routing;
 mod upstream_tls;

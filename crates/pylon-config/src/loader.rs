@@ -14,6 +14,7 @@ use crate::error::{ConfigError, ConfigErrors};
 use crate::middleware::Middleware;
 use crate::model::{Config, ErrorPage, Listener, Route, ServerConfig};
 use crate::node::{index_path, key_path, Entry, Kind, Node, Pos};
+use crate::reload::ReloadConfig;
 use crate::upstream::{Upstream, LB_NAME, LB_RULE};
 use crate::validate::validate;
 
@@ -21,13 +22,14 @@ use crate::validate::validate;
 pub const MAX_FILE_BYTES: u64 = 16 * 1024 * 1024;
 
 /// The top-level keys of a config file.
-const TOP_LEVEL_KEYS: [&str; 8] = [
+const TOP_LEVEL_KEYS: [&str; 9] = [
     "server",
     "listeners",
     "upstreams",
     "routes",
     "upstream",
     "dns",
+    "reload",
     "middlewares",
     "error_pages",
 ];
@@ -229,6 +231,7 @@ impl<T> Piece<'_, T> {
 pub(crate) struct Pieces<'a> {
     pub server: Option<(ServerConfig, &'a Doc, Pos)>,
     pub dns: Option<Piece<'a, DnsConfig>>,
+    pub reload: Option<Piece<'a, ReloadConfig>>,
     /// The top-level `upstream` of load-balancer mode; its `name_pos` is the key's
     /// position.
     pub lb: Option<Piece<'a, Upstream>>,
@@ -277,6 +280,7 @@ fn build(mut docs: Vec<Doc>, env: &Env) -> Result<Config, ConfigErrors> {
         routes,
         upstream: None,
         dns: pieces.dns.map(|p| p.value).unwrap_or_default(),
+        reload: pieces.reload.map(|p| p.value).unwrap_or_default(),
         middlewares: pieces.middlewares.into_iter().map(|p| p.value).collect(),
         error_pages: pieces.error_pages.map(|p| p.value).unwrap_or_default(),
     })
@@ -307,6 +311,12 @@ fn collect<'a>(doc: &'a Doc, pieces: &mut Pieces<'a>, errors: &mut Vec<ConfigErr
                 let first = pieces.dns.as_ref().map(|p| (p.doc, p.name_pos));
                 if let Some(piece) = once(first, doc, entry, errors) {
                     pieces.dns = Some(piece);
+                }
+            }
+            "reload" => {
+                let first = pieces.reload.as_ref().map(|p| (p.doc, p.name_pos));
+                if let Some(piece) = once(first, doc, entry, errors) {
+                    pieces.reload = Some(piece);
                 }
             }
             "upstream" => {

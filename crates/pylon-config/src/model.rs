@@ -51,6 +51,9 @@ pub struct Config {
     /// How server host names are resolved: hosts file, then DNS.
     #[serde(default)]
     pub dns: DnsConfig,
+    /// Live reload: watching the config files, SIGHUP.
+    #[serde(default)]
+    pub reload: crate::ReloadConfig,
     /// Named middleware instances that routes use by name. Each is a map with one key,
     /// the middleware type: `strip-api: { transform: { request: "StripPrefix(`/api`)" } }`.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]

@@ -89,11 +89,12 @@ pub fn resolver(dns: &DnsConfig) -> Result<Resolver, String> {
 }
 
 /// Builds the Pingora server: one proxy service listening on every listener, plus the
-/// background services (active health checks, DNS refresh).
+/// background services (active health checks, DNS refresh, config reload).
 pub fn build_server(
     config: &Config,
     snapshot: SharedSnapshot,
     resolver: Arc<Resolver>,
+    reload: crate::reload::ReloadService,
     opt: Opt,
 ) -> Server {
     let conf = server_conf(&config.server, opt.daemon);
@@ -129,6 +130,10 @@ pub fn build_server(
     server.add_service(background_service(
         "dns refresh",
         DnsRefreshService::new(snapshot, resolver, config.dns.refresh),
+    ));
+    server.add_service(background_service(
+        "config reload",
+        crate::reload::ReloadTask(Arc::new(reload)),
     ));
     server
 }

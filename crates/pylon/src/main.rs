@@ -3,13 +3,16 @@
 
 mod cli;
 mod engine;
+mod reload;
 
 use anyhow::Context;
 use arc_swap::ArcSwap;
 use clap::Parser;
 use cli::{Cli, Command};
 use pingora::server::configuration::Opt;
+use pylon_core::apply::Applier;
 use pylon_core::Snapshot;
+use reload::{ConfigSource, ReloadService};
 use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -40,35 +43,27 @@ fn init_logging(level: Option<&str>, error_log: Option<&Path>) -> anyhow::Result
     Ok(())
 }
 
+fn source(cli: &Cli) -> ConfigSource {
+    ConfigSource {
+        path: cli.config.clone(),
+        bind: cli.bind,
+    }
+}
+
 /// Loads the config, applies `--bind`, and prints every error if it is invalid; `outcome`
 /// tells the user what the errors mean for this command.
-fn load(cli: &Cli, outcome: &str) -> Result<pylon_config::Config, ExitCode> {
-    match pylon_config::load(&cli.config) {
-        Ok(loaded) => {
-            let mut config = loaded.config;
-            if let Some(bind) = cli.bind {
-                match config.listeners.first_mut() {
-                    Some(first) => first.address = bind,
-                    None => {
-                        eprintln!("--bind given but the config has no listener");
-                        return Err(ExitCode::FAILURE);
-                    }
-                }
-            }
-            Ok(config)
+fn load(cli: &Cli, outcome: &str) -> Result<pylon_config::Loaded, ExitCode> {
+    source(cli).load().map_err(|errors| {
+        for error in &errors {
+            eprintln!("{error}");
         }
-        Err(errors) => {
-            for error in &errors.0 {
-                eprintln!("{error}");
-            }
-            eprintln!(
-                "{}: {} error(s){outcome}",
-                cli.config.display(),
-                errors.0.len()
-            );
-            Err(ExitCode::FAILURE)
-        }
-    }
+        eprintln!(
+            "{}: {} error(s){outcome}",
+            cli.config.display(),
+            errors.len()
+        );
+        ExitCode::FAILURE
+    })
 }
 
 /// Checks that every listener address can be bound, before Pingora starts: Pingora reports
@@ -99,26 +94,31 @@ fn check_listeners(config: &pylon_config::Config) -> Result<(), String> {
 }
 
 fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
-    let config = match load(cli, "; nothing was started") {
-        Ok(config) => config,
+    let loaded = match load(cli, "; nothing was started") {
+        Ok(loaded) => loaded,
         Err(code) => return Ok(code),
     };
+    let config = &loaded.config;
     if !cli.upgrade {
-        if let Err(e) = check_listeners(&config) {
+        if let Err(e) = check_listeners(config) {
             eprintln!("{e}; nothing was started");
             return Ok(ExitCode::FAILURE);
         }
     }
     init_logging(cli.log_level.as_deref(), config.server.error_log.as_deref())?;
     let resolver = Arc::new(engine::resolver(&config.dns).map_err(anyhow::Error::msg)?);
-    let snapshot = Snapshot::compile(&config, 1, &resolver).context("compiling the config")?;
+    let snapshot = Snapshot::compile(config, 1, &resolver).context("compiling the config")?;
     let shared = Arc::new(ArcSwap::from_pointee(snapshot));
     let opt = Opt {
         upgrade: cli.upgrade,
         daemon: cli.daemon,
         ..Opt::default()
     };
-    let server = engine::build_server(&config, shared, resolver, opt);
+    let applier = Arc::new(Applier::new(shared.clone(), resolver.clone()));
+    let mut watched = loaded.files.clone();
+    watched.extend(loaded.env_files.iter().cloned());
+    let reload = ReloadService::new(source(cli), applier, config.reload.clone(), watched);
+    let server = engine::build_server(config, shared, resolver, reload, opt);
     log::info!(
         "pylon {} serving {}",
         env!("CARGO_PKG_VERSION"),
@@ -129,7 +129,7 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
 
 fn check(cli: &Cli) -> anyhow::Result<ExitCode> {
     let config = match load(cli, "") {
-        Ok(config) => config,
+        Ok(loaded) => loaded.config,
         Err(code) => return Ok(code),
     };
     let resolver = engine::resolver(&config.dns).map_err(anyhow::Error::msg)?;

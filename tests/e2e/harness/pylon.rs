@@ -227,6 +227,45 @@ impl Pylon {
         super::Client::new(self.addr())
     }
 
+    /// The process id (for signals).
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("running").id()
+    }
+
+    /// Sends `signal` (`"HUP"`, …) to this Pylon.
+    pub fn signal(&self, signal: &str) {
+        let status = Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(self.pid().to_string())
+            .status()
+            .expect("kill");
+        assert!(status.success(), "kill -{signal} failed");
+    }
+
+    /// Replaces the config file as an editor does (a temp file renamed over it), with
+    /// `@listenN@` standing for the listeners Pylon was started with.
+    pub fn rewrite_config(&self, text: &str) {
+        let mut text = text.to_string();
+        for (i, addr) in self.listeners.iter().enumerate() {
+            text = text.replace(&format!("@listen{i}@"), &addr.to_string());
+        }
+        let tmp = self.config_path.with_extension("tmp");
+        std::fs::write(&tmp, text).expect("write config");
+        std::fs::rename(&tmp, &self.config_path).expect("replace config");
+    }
+
+    /// Waits until `log()` contains `needle` (at most 10 s); returns whether it did.
+    pub fn wait_for_log(&self, needle: &str) -> bool {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if self.log().contains(needle) {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        false
+    }
+
     /// What Pylon has logged so far.
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("pylon.log")).unwrap_or_default()

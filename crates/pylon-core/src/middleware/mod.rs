@@ -283,6 +283,12 @@ impl Chain {
         self.entries.is_empty()
     }
 
+    /// The first middleware (tests compare instances across reloads).
+    #[cfg(test)]
+    pub(crate) fn first(&self) -> Option<&Arc<dyn Middleware>> {
+        self.entries.first().map(|(mw, _)| mw)
+    }
+
     /// The middlewares whose request side ran (the first `ran`) that implement `hook`.
     fn ran<'c>(
         &'c self,

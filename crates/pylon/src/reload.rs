@@ -1,0 +1,217 @@
+//! Live reload, as a Pingora background service: the config files are watched, and SIGHUP
+//! asks for a reload at once. Both load and validate the config from its files and hand it
+//! to the shared [`Applier`]; a config that fails is refused with every error logged
+//! (file:line:column), and the running snapshot keeps serving.
+//!
+//! Watching polls each file's size, modification time and inode every `reload.interval`
+//! instead of using inotify: it sees editors' write-to-temp-then-rename, Kubernetes'
+//! ConfigMap symlink swaps and files on network mounts alike, and costs a few `stat` calls a
+//! second. A change is applied once the files have stayed the same for one interval, so a
+//! file caught half-written is not read.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
+
+use async_trait::async_trait;
+use pingora::server::ShutdownWatch;
+use pingora::services::background::BackgroundService;
+use pylon_config::{ReloadConfig, MIN_WATCH_INTERVAL};
+use pylon_core::apply::Applier;
+
+/// Where the config comes from, and what the command line changes in it.
+#[derive(Debug, Clone)]
+pub struct ConfigSource {
+    /// The config file or directory.
+    pub path: PathBuf,
+    /// `--bind`: replaces the first listener's address.
+    pub bind: Option<SocketAddr>,
+}
+
+impl ConfigSource {
+    /// Loads and validates the config, with the command line's changes; on failure, every
+    /// error.
+    pub fn load(&self) -> Result<pylon_config::Loaded, Vec<String>> {
+        let mut loaded = pylon_config::load(&self.path)
+            .map_err(|errors| errors.0.iter().map(ToString::to_string).collect::<Vec<_>>())?;
+        if let Some(bind) = self.bind {
+            match loaded.config.listeners.first_mut() {
+                Some(first) => first.address = bind,
+                None => return Err(vec!["--bind given but the config has no listener".into()]),
+            }
+        }
+        Ok(loaded)
+    }
+}
+
+/// One file's identity and state: a change to any of these is a change of the file.
+type Stamp = Option<(u64, SystemTime, u64)>;
+
+fn stamp(path: &Path) -> Stamp {
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::metadata(path).ok()?;
+    Some((meta.len(), meta.modified().ok()?, meta.ino()))
+}
+
+pub struct ReloadService {
+    source: ConfigSource,
+    applier: Arc<Applier>,
+    settings: ReloadConfig,
+    /// The files the last successful load read (config files and `.env` files): a config
+    /// directory is also listed again on every look, so new files count.
+    files: Mutex<Vec<PathBuf>>,
+}
+
+impl ReloadService {
+    pub fn new(
+        source: ConfigSource,
+        applier: Arc<Applier>,
+        settings: ReloadConfig,
+        files: Vec<PathBuf>,
+    ) -> ReloadService {
+        ReloadService {
+            source,
+            applier,
+            settings,
+            files: Mutex::new(files),
+        }
+    }
+
+    fn files(&self) -> Vec<PathBuf> {
+        self.files.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// The state of every watched file, in a stable order.
+    fn fingerprint(&self) -> Vec<(PathBuf, Stamp)> {
+        let mut paths = self.files();
+        if self.source.path.is_dir() {
+            if let Ok(entries) = std::fs::read_dir(&self.source.path) {
+                paths.extend(entries.flatten().map(|e| e.path()));
+            }
+        } else {
+            paths.push(self.source.path.clone());
+        }
+        paths.sort();
+        paths.dedup();
+        paths
+            .into_iter()
+            .map(|p| {
+                let s = stamp(&p);
+                (p, s)
+            })
+            .collect()
+    }
+
+    /// Loads, validates and applies the config; logs what happened. Blocking.
+    fn reload(&self, why: &str) {
+        let running = self.applier.snapshot().load().generation;
+        let loaded = match self.source.load() {
+            Ok(loaded) => loaded,
+            Err(errors) => {
+                log::error!(
+                    "config reload ({why}) refused, {} error(s); still serving generation {running}",
+                    errors.len()
+                );
+                for e in errors {
+                    log::error!("{e}");
+                }
+                return;
+            }
+        };
+        let mut files = loaded.files.clone();
+        files.extend(loaded.env_files.iter().cloned());
+        *self.files.lock().unwrap_or_else(|p| p.into_inner()) = files;
+        match self.applier.apply(loaded.config) {
+            Ok(applied) => {
+                log::info!(
+                    "config reload ({why}): generation {} serving; {}",
+                    applied.generation,
+                    applied.summary
+                );
+                if !applied.needs_restart.is_empty() {
+                    log::warn!(
+                        "config reload ({why}): `{}` changed, which only a restart or `pylon -u` applies; the running values stay",
+                        applied.needs_restart.join("`, `")
+                    );
+                }
+            }
+            Err(e) => log::error!(
+                "config reload ({why}) refused: {e}; still serving generation {running}"
+            ),
+        }
+    }
+}
+
+/// Runs a blocking reload off the async workers.
+async fn reload_blocking(service: &Arc<ReloadService>, why: &'static str) {
+    let service = service.clone();
+    if let Err(e) = tokio::task::spawn_blocking(move || service.reload(why)).await {
+        log::error!("config reload ({why}) failed: {e}");
+    }
+}
+
+/// The background service; holds the state in an `Arc` so reloads can run on blocking
+/// threads.
+pub struct ReloadTask(pub Arc<ReloadService>);
+
+#[async_trait]
+impl BackgroundService for ReloadTask {
+    async fn start(&self, mut shutdown: ShutdownWatch) {
+        let service = &self.0;
+        let interval = service.settings.interval.max(MIN_WATCH_INTERVAL);
+        let hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup());
+        let mut hangup = match hangup {
+            Ok(signal) => {
+                let watching = if service.settings.watch {
+                    format!(", and so does a change to it (looked at every {interval:?})")
+                } else {
+                    String::new()
+                };
+                log::info!(
+                    "config reload: SIGHUP reloads {}{watching}",
+                    service.source.path.display()
+                );
+                Some(signal)
+            }
+            Err(e) => {
+                log::error!("cannot listen for SIGHUP, reload on signal is off: {e}");
+                None
+            }
+        };
+        let mut seen = service.fingerprint();
+        // A change seen but not yet applied: the fingerprint it had, to check it settled.
+        let mut pending: Option<Vec<(PathBuf, Stamp)>> = None;
+        loop {
+            tokio::select! {
+                _ = shutdown.changed() => return,
+                // `seen` is always taken before the files are read: a change made while a
+                // reload runs shows up as a difference on the next look, not absorbed.
+                Some(()) = recv(&mut hangup) => {
+                    seen = service.fingerprint();
+                    pending = None;
+                    reload_blocking(service, "SIGHUP").await;
+                }
+                () = tokio::time::sleep(interval), if service.settings.watch => {
+                    let now = service.fingerprint();
+                    match pending.take() {
+                        Some(before) if before == now => {
+                            seen = now;
+                            reload_blocking(service, "file change").await;
+                        }
+                        _ if now != seen => pending = Some(now),
+                        _ => {}
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The next SIGHUP, or never when there is no signal stream.
+async fn recv(signal: &mut Option<tokio::signal::unix::Signal>) -> Option<()> {
+    match signal {
+        Some(s) => s.recv().await,
+        None => std::future::pending().await,
+    }
+}
