@@ -89,6 +89,9 @@ fn sighup_reloads_when_watching_is_off() {
     pylon.signal("HUP");
     assert!(wait_version(&pylon, 2), "SIGHUP did not reload");
     assert!(pylon.wait_for_log("config reload (SIGHUP): generation 2 serving"));
+    // The same config again changes nothing: no new generation.
+    pylon.signal("HUP");
+    assert!(pylon.wait_for_log("config reload (SIGHUP): no change; generation 2 keeps serving"));
 }
 
 #[test]

@@ -31,6 +31,18 @@ pub struct Applied {
     pub summary: ChangeSummary,
     /// Node-local sections the new config changes, which only a restart applies.
     pub needs_restart: Vec<&'static str>,
+    /// The config equals the running one: nothing was compiled or swapped.
+    pub unchanged: bool,
+}
+
+/// Why an apply did not happen.
+#[derive(Debug, thiserror::Error)]
+pub enum ApplyError {
+    #[error(transparent)]
+    Compile(#[from] CompileError),
+    /// The step run before the swap (persisting the config) failed.
+    #[error("{0}")]
+    BeforeSwap(String),
 }
 
 /// Installs new configs into the shared snapshot, one at a time.
@@ -57,32 +69,78 @@ impl Applier {
 
     /// Compiles `config` against the running snapshot and swaps it in. Blocking. On error
     /// nothing changes.
-    pub fn apply(&self, mut config: Config) -> Result<Applied, CompileError> {
+    pub fn apply(&self, config: Config) -> Result<Applied, ApplyError> {
+        self.apply_with(config, |_| Ok(()))
+    }
+
+    /// Like [`Applier::apply`], running `before_swap` on the compiled config (with the
+    /// running node-local sections) after it compiled and before it serves — to persist it,
+    /// so that a change is durable before anyone is told it applied. If it fails, nothing
+    /// changes. It is not run for a config equal to the running one.
+    pub fn apply_with(
+        &self,
+        config: Config,
+        before_swap: impl FnOnce(&Config) -> Result<(), String>,
+    ) -> Result<Applied, ApplyError> {
         let _one_at_a_time = self.lock.lock().unwrap_or_else(|p| p.into_inner());
         let current = self.snapshot.load_full();
-        let running = &current.config;
-        let mut needs_restart = Vec::new();
-        if config.server != running.server {
-            needs_restart.push("server");
+        let (config, needs_restart) = with_running_node_settings(config, &current.config);
+        if config == *current.config {
+            return Ok(Applied {
+                generation: current.generation,
+                summary: ChangeSummary::default(),
+                needs_restart,
+                unchanged: true,
+            });
         }
-        if config.listeners != running.listeners {
-            needs_restart.push("listeners");
-        }
-        if config.dns != running.dns {
-            needs_restart.push("dns");
-        }
-        // What is bound and running stays what the snapshot describes.
-        config.server = running.server.clone();
-        config.listeners = running.listeners.clone();
-        config.dns = running.dns.clone();
         let generation = current.generation + 1;
         let (next, summary) =
             Snapshot::compile_next(Arc::new(config), generation, &self.resolver, Some(&current))?;
+        before_swap(&next.config).map_err(ApplyError::BeforeSwap)?;
         self.snapshot.store(Arc::new(next));
         Ok(Applied {
             generation,
             summary,
             needs_restart,
+            unchanged: false,
         })
     }
+
+    /// What applying `config` would change, without changing anything.
+    pub fn dry_run(&self, config: Config) -> Result<Applied, ApplyError> {
+        let current = self.snapshot.load_full();
+        let (config, needs_restart) = with_running_node_settings(config, &current.config);
+        let unchanged = config == *current.config;
+        let (_, summary) = Snapshot::compile_next(
+            Arc::new(config),
+            current.generation + 1,
+            &self.resolver,
+            Some(&current),
+        )?;
+        Ok(Applied {
+            generation: current.generation,
+            summary,
+            needs_restart,
+            unchanged,
+        })
+    }
+}
+
+/// `config` with the running `server`, `listeners` and `dns` (what is bound and running
+/// stays what the snapshot describes), and the names of those it wanted to change.
+fn with_running_node_settings(mut config: Config, running: &Config) -> (Config, Vec<&'static str>) {
+    let mut needs_restart = Vec::new();
+    if config.server != running.server {
+        needs_restart.push("server");
+    }
+    if config.listeners != running.listeners {
+        needs_restart.push("listeners");
+    }
+    if config.dns != running.dns {
+        needs_restart.push("dns");
+    }
+    config.server = running.server.clone();
+    config.listeners = running.listeners.clone();
+    config.dns = running.dns.clone();
+    (config, needs_restart)
 }

@@ -122,23 +122,32 @@ impl ReloadService {
         let mut files = loaded.files.clone();
         files.extend(loaded.env_files.iter().cloned());
         *self.files.lock().unwrap_or_else(|p| p.into_inner()) = files;
-        match self.applier.apply(loaded.config) {
-            Ok(applied) => {
-                log::info!(
-                    "config reload ({why}): generation {} serving; {}",
-                    applied.generation,
-                    applied.summary
+        let applied = match self.applier.apply(loaded.config) {
+            Ok(applied) => applied,
+            Err(e) => {
+                log::error!(
+                    "config reload ({why}) refused: {e}; still serving generation {running}"
                 );
-                if !applied.needs_restart.is_empty() {
-                    log::warn!(
-                        "config reload ({why}): `{}` changed, which only a restart or `pylon -u` applies; the running values stay",
-                        applied.needs_restart.join("`, `")
-                    );
-                }
+                return;
             }
-            Err(e) => log::error!(
-                "config reload ({why}) refused: {e}; still serving generation {running}"
-            ),
+        };
+        if applied.unchanged {
+            log::info!(
+                "config reload ({why}): no change; generation {} keeps serving",
+                applied.generation
+            );
+        } else {
+            log::info!(
+                "config reload ({why}): generation {} serving; {}",
+                applied.generation,
+                applied.summary
+            );
+        }
+        if !applied.needs_restart.is_empty() {
+            log::warn!(
+                "config reload ({why}): `{}` changed, which only a restart or `pylon -u` applies; the running values stay",
+                applied.needs_restart.join("`, `")
+            );
         }
     }
 }
