@@ -27,4 +27,5 @@ mod quickstart;
 mod reload;
 mod resilience;
 mod routing;
+mod upgrade;
 mod upstream_tls;

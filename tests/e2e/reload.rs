@@ -2,12 +2,9 @@
 //! upstreams without dropping a request; a bad config is refused and the old one keeps
 //! serving; unchanged upstreams keep their pools; in-flight requests finish.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpStream};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::harness::load::Load;
 use crate::harness::{Origin, Pylon};
 
 /// A config whose `/v` route answers `version` and whose catch-all proxies to `origin`.
@@ -126,84 +123,12 @@ fn an_in_flight_request_finishes_on_the_config_it_started_with() {
     assert!(pylon.log().contains("upstreams: app rebuilt"));
 }
 
-/// Sends `GET /` over keep-alive connections until `stop`; counts answers and failures (a
-/// connection error or a status other than 200). A closed connection is reopened.
-fn load_loop(
-    addr: SocketAddr,
-    stop: Arc<AtomicBool>,
-    ok: Arc<AtomicUsize>,
-    failed: Arc<AtomicUsize>,
-) {
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while !stop.load(Ordering::SeqCst) && Instant::now() < deadline {
-        let Ok(stream) = TcpStream::connect(addr) else {
-            failed.fetch_add(1, Ordering::SeqCst);
-            continue;
-        };
-        stream
-            .set_read_timeout(Some(Duration::from_secs(10)))
-            .unwrap();
-        let mut writer = stream.try_clone().unwrap();
-        let mut reader = BufReader::new(stream);
-        // At most 100 requests per connection, so new connections are made during reloads too.
-        for _ in 0..100 {
-            if stop.load(Ordering::SeqCst) {
-                return;
-            }
-            match one_request(&mut writer, &mut reader) {
-                Ok(200) => ok.fetch_add(1, Ordering::SeqCst),
-                _ => {
-                    failed.fetch_add(1, Ordering::SeqCst);
-                    break;
-                }
-            };
-        }
-    }
-}
-
-fn one_request(writer: &mut TcpStream, reader: &mut BufReader<TcpStream>) -> std::io::Result<u16> {
-    writer.write_all(b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n")?;
-    let mut line = String::new();
-    reader.read_line(&mut line)?;
-    let status: u16 = line
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    let mut length = 0usize;
-    loop {
-        let mut header = String::new();
-        if reader.read_line(&mut header)? == 0 {
-            return Err(std::io::ErrorKind::UnexpectedEof.into());
-        }
-        if header == "\r\n" {
-            break;
-        }
-        if let Some((k, v)) = header.split_once(':') {
-            if k.eq_ignore_ascii_case("content-length") {
-                length = v.trim().parse().unwrap_or(0);
-            }
-        }
-    }
-    let mut body = vec![0; length];
-    reader.read_exact(&mut body)?;
-    Ok(status)
-}
-
 #[test]
 fn fifty_reloads_under_load_drop_no_request_and_each_takes_effect() {
     let a = Origin::start("a");
     let b = Origin::start("b");
     let pylon = Pylon::start(&config(0, &a.address(), "100ms"));
-    let stop = Arc::new(AtomicBool::new(false));
-    let ok = Arc::new(AtomicUsize::new(0));
-    let failed = Arc::new(AtomicUsize::new(0));
-    let loaders: Vec<_> = (0..2)
-        .map(|_| {
-            let (addr, stop, ok, failed) = (pylon.addr(), stop.clone(), ok.clone(), failed.clone());
-            std::thread::spawn(move || load_loop(addr, stop, ok, failed))
-        })
-        .collect();
+    let load = Load::start(pylon.addr(), 2, true);
     for version in 1..=50 {
         // Routes added and removed, the upstream's servers changed, every time.
         let origin = if version % 2 == 0 { &a } else { &b };
@@ -217,11 +142,7 @@ fn fifty_reloads_under_load_drop_no_request_and_each_takes_effect() {
             if version % 2 == 0 { "a" } else { "b" }
         );
     }
-    stop.store(true, Ordering::SeqCst);
-    for l in loaders {
-        l.join().unwrap();
-    }
-    let (ok, failed) = (ok.load(Ordering::SeqCst), failed.load(Ordering::SeqCst));
+    let (ok, failed) = load.finish();
     assert!(
         ok > 100,
         "the load loop made too few requests to mean anything: {ok}"

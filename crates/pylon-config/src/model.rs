@@ -91,8 +91,9 @@ pub struct ServerConfig {
     /// Whether idle worker threads steal work from busy ones. Default: true.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub work_stealing: Option<bool>,
-    /// On graceful shutdown, how long to keep serving before closing, so a new process
-    /// can take over. Rounded up to whole seconds. Default: 5s.
+    /// On SIGTERM or SIGQUIT (upgrade), how long requests in flight get to finish: new
+    /// connections stop being accepted at the signal, and requests still running when the
+    /// period ends are cut. Rounded up to whole seconds. Default: 5s.
     #[serde(
         default,
         with = "crate::duration::optional",
@@ -100,7 +101,7 @@ pub struct ServerConfig {
     )]
     #[schemars(with = "Option<DurationSchema>")]
     pub grace_period: Option<Duration>,
-    /// On graceful shutdown, how long in-flight requests then get to finish before the
+    /// After the grace period, how long the engine's threads get to stop before the
     /// process exits. Rounded up to whole seconds. Default: 10s.
     #[serde(
         default,

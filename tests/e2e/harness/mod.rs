@@ -8,6 +8,7 @@
 
 pub mod client;
 pub mod configs;
+pub mod load;
 pub mod origin;
 pub mod pki;
 pub mod pylon;

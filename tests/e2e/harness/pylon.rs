@@ -266,6 +266,37 @@ impl Pylon {
         false
     }
 
+    /// Waits up to `timeout` for the process to exit by itself; its exit status if it did.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if let Some(status) = self.child.as_mut()?.try_wait().ok().flatten() {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+
+    /// Starts a second Pylon on the same config with `-u`: it takes the listening sockets
+    /// over from this one once this one gets SIGQUIT (Pingora's graceful upgrade).
+    pub fn start_successor(&self) -> Successor {
+        let log_path = self.dir.path().join("successor.log");
+        let log = std::fs::File::create(&log_path).expect("log file");
+        let child = Command::new(binary())
+            .arg("-c")
+            .arg(&self.config_path)
+            .arg("-u")
+            .current_dir(self.dir.path())
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("log"))
+            .stderr(log)
+            .spawn()
+            .expect("spawn successor");
+        Successor { child, log_path }
+    }
+
     /// What Pylon has logged so far.
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("pylon.log")).unwrap_or_default()
@@ -284,6 +315,34 @@ impl Drop for Pylon {
         self.stop();
         if std::thread::panicking() {
             eprintln!("---- pylon log ----\n{}", self.log());
+        }
+    }
+}
+
+/// A Pylon started with `-u` by [`Pylon::start_successor`]; killed and reaped on drop (its
+/// log lives in the first one's directory).
+pub struct Successor {
+    child: Child,
+    log_path: PathBuf,
+}
+
+impl Successor {
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log_path).unwrap_or_default()
+    }
+
+    /// Whether it is still running.
+    pub fn running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+}
+
+impl Drop for Successor {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if std::thread::panicking() {
+            eprintln!("---- successor log ----\n{}", self.log());
         }
     }
 }
