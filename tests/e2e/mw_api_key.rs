@@ -83,7 +83,11 @@ fn a_key_in_the_header_passes_as_its_consumer_and_is_taken_out() {
     let s = setup();
     let c = s.pylon.client();
     // From the environment; the client's own X-Consumer is replaced.
-    let r = get(&c, "/hdr/a", &[("X-API-Key", "ci-secret-1"), ("X-Consumer", "admin")]);
+    let r = get(
+        &c,
+        "/hdr/a",
+        &[("X-API-Key", "ci-secret-1"), ("X-Consumer", "admin")],
+    );
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(r.origin_header("x-consumer").as_deref(), Some("ci"));
     assert_eq!(r.origin_header("x-seen-consumer").as_deref(), Some("ci"));
@@ -93,7 +97,11 @@ fn a_key_in_the_header_passes_as_its_consumer_and_is_taken_out() {
     assert_eq!(r.status, 200);
     assert_eq!(r.origin_header("x-consumer").as_deref(), Some("web"));
     // A key without a consumer: no consumer header at all, not the client's.
-    let r = get(&c, "/hdr/a", &[("X-API-Key", "anon-key-2"), ("X-Consumer", "admin")]);
+    let r = get(
+        &c,
+        "/hdr/a",
+        &[("X-API-Key", "anon-key-2"), ("X-Consumer", "admin")],
+    );
     assert_eq!(r.status, 200);
     assert_eq!(r.origin_header("x-consumer"), None);
     assert_eq!(r.origin_header("x-seen-consumer").as_deref(), Some(""));
@@ -115,7 +123,10 @@ fn a_key_in_the_query_passes_and_is_taken_out_of_the_uri() {
     // Later middlewares see the query without the key too.
     assert_eq!(r.origin_header("x-seen-query").as_deref(), Some("x=1&y=2"));
     // Percent-encoded, or with the `+` left as is: the file key `file+key/3`.
-    for target in ["/both/p?api_key=file%2Bkey%2F3", "/both/p?api_key=file+key/3"] {
+    for target in [
+        "/both/p?api_key=file%2Bkey%2F3",
+        "/both/p?api_key=file+key/3",
+    ] {
         let r = get(&c, target, &[]);
         assert_eq!(r.status, 200, "{target}");
         assert_eq!(r.json()["query"], "", "{target}");
@@ -133,11 +144,13 @@ fn a_key_in_the_query_passes_and_is_taken_out_of_the_uri() {
     );
 }
 
+type Headers<'a> = &'a [(&'a str, &'a str)];
+
 #[test]
 fn missing_wrong_and_ambiguous_keys_get_401() {
     let s = setup();
     let c = s.pylon.client();
-    let cases: [(&str, &[(&str, &str)], &str); 6] = [
+    let cases: [(&str, Headers, &str); 6] = [
         ("/both", &[], "API key required"),
         ("/both", &[("X-API-Key", "ci-secret-2")], "invalid API key"),
         ("/both", &[("X-API-Key", "ci-secret-")], "invalid API key"),
@@ -165,7 +178,10 @@ fn missing_wrong_and_ambiguous_keys_get_401() {
     }
     let r = get(&c, "/hdr", &[("X-API-Key", "")]);
     assert_eq!(r.status, 401);
-    assert_eq!(r.header("www-authenticate"), Some("ApiKey header=\"X-API-Key\""));
+    assert_eq!(
+        r.header("www-authenticate"),
+        Some("ApiKey header=\"X-API-Key\"")
+    );
     assert_eq!(s.origin.hits(), 0);
 }
 
@@ -179,9 +195,18 @@ fn a_query_key_never_reaches_the_log_even_when_the_upstream_fails() {
     assert_eq!(r.status, 401);
     let log = s.pylon.log();
     // Pingora's error line for the 502 names the request, without the key.
-    assert!(log.contains("GET /down/report?id=7, Host: localhost, route: down"), "{log}");
-    assert!(!log.contains("ci-secret-1"), "the key is in the log:\n{log}");
-    assert!(!log.contains("not-a-key-9"), "the key is in the log:\n{log}");
+    assert!(
+        log.contains("GET /down/report?id=7, Host: localhost, route: down"),
+        "{log}"
+    );
+    assert!(
+        !log.contains("ci-secret-1"),
+        "the key is in the log:\n{log}"
+    );
+    assert!(
+        !log.contains("not-a-key-9"),
+        "the key is in the log:\n{log}"
+    );
     assert!(!log.contains("api_key="), "{log}");
 }
 

@@ -26,7 +26,10 @@ fn b64(text: &str) -> String {
     const ABC: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::new();
     for chunk in text.as_bytes().chunks(3) {
-        let n = chunk.iter().enumerate().fold(0u32, |n, (i, b)| n | u32::from(*b) << (16 - 8 * i));
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |n, (i, b)| n | u32::from(*b) << (16 - 8 * i));
         for i in 0..4 {
             if i <= chunk.len() {
                 out.push(ABC[(n >> (18 - 6 * i) & 63) as usize] as char);
@@ -119,7 +122,11 @@ fn every_hash_format_lets_its_user_in_as_that_user() {
     for user in ["ann", "bob", "cid", "dee", "eve"] {
         let auth = basic(user, "secret");
         // A client cannot name itself: its X-Auth-User is replaced.
-        let r = get(&c, "/staff/x", &[("Authorization", &auth), ("X-Auth-User", "root")]);
+        let r = get(
+            &c,
+            "/staff/x",
+            &[("Authorization", &auth), ("X-Auth-User", "root")],
+        );
         assert_eq!(r.status, 200, "{user}: {}", r.text());
         assert_eq!(r.origin_header("x-auth-user").as_deref(), Some(user));
         assert_eq!(r.origin_header("x-consumer").as_deref(), Some(user));
@@ -127,7 +134,11 @@ fn every_hash_format_lets_its_user_in_as_that_user() {
         assert_eq!(r.origin_header("authorization"), None, "{user}");
     }
     // A second request with the same credentials (answered from the cache) is the same.
-    let r = get(&c, "/staff/x", &[("Authorization", &basic("ann", "secret"))]);
+    let r = get(
+        &c,
+        "/staff/x",
+        &[("Authorization", &basic("ann", "secret"))],
+    );
     assert_eq!(r.status, 200);
     assert_eq!(r.origin_header("x-auth-user").as_deref(), Some("ann"));
     assert_eq!(s.origin.hits(), 6);
@@ -145,8 +156,14 @@ fn missing_wrong_and_malformed_credentials_get_401_with_the_realm() {
         (Some(&basic("ann", "secret ")), "invalid credentials"),
         (Some(&basic("zed", "secret")), "invalid credentials"),
         (Some(&bearer), "Basic credentials required"),
-        (Some("Basic not*base64"), "malformed credentials: not base64"),
-        (Some(&no_colon), "malformed credentials: no `:` between user and password"),
+        (
+            Some("Basic not*base64"),
+            "malformed credentials: not base64",
+        ),
+        (
+            Some(&no_colon),
+            "malformed credentials: no `:` between user and password",
+        ),
     ];
     for (auth, message) in cases {
         let headers: Vec<(&str, &str)> = auth.map(|a| ("Authorization", a)).into_iter().collect();
@@ -161,7 +178,11 @@ fn missing_wrong_and_malformed_credentials_get_401_with_the_realm() {
     }
     // Two Authorization headers are ambiguous: refused, even when one is right.
     let good = basic("ann", "secret");
-    let r = get(&c, "/staff", &[("Authorization", &good), ("Authorization", &good)]);
+    let r = get(
+        &c,
+        "/staff",
+        &[("Authorization", &good), ("Authorization", &good)],
+    );
     assert_eq!(r.status, 401);
     // Browsers get the same refusal as a page.
     let r = get(&c, "/staff", &[("Accept", "text/html")]);
@@ -180,11 +201,22 @@ fn remove_header_false_keeps_authorization_and_plaintext_works_when_allowed() {
     assert_eq!(r.origin_header("authorization"), Some(auth));
     // Default realm, and no user header unless one is configured.
     let r = get(&c, "/keep", &[]);
-    assert_eq!(r.header("www-authenticate"), Some("Basic realm=\"pylon\", charset=\"UTF-8\""));
+    assert_eq!(
+        r.header("www-authenticate"),
+        Some("Basic realm=\"pylon\", charset=\"UTF-8\"")
+    );
     let r = get(&c, "/plain", &[("Authorization", &basic("pat", "letmein"))]);
     assert_eq!(r.status, 200);
     assert_eq!(r.origin_header("x-auth-user"), None);
-    assert_eq!(get(&c, "/plain", &[("Authorization", &basic("pat", "letmeout"))]).status, 401);
+    assert_eq!(
+        get(
+            &c,
+            "/plain",
+            &[("Authorization", &basic("pat", "letmeout"))]
+        )
+        .status,
+        401
+    );
 }
 
 #[test]
@@ -194,10 +226,16 @@ fn passwords_never_reach_the_log() {
     let r = get(&s.pylon.client(), "/down/x", &[("Authorization", &auth)]);
     assert_eq!(r.status, 502);
     let wrong = basic("ann", "wrongpass");
-    assert_eq!(get(&s.pylon.client(), "/down/x", &[("Authorization", &wrong)]).status, 401);
+    assert_eq!(
+        get(&s.pylon.client(), "/down/x", &[("Authorization", &wrong)]).status,
+        401
+    );
     let log = s.pylon.log();
     // The 502 was logged (so the log is being looked at), without the credentials.
-    assert!(log.contains("GET /down/x") && log.contains("route: down"), "{log}");
+    assert!(
+        log.contains("GET /down/x") && log.contains("route: down"),
+        "{log}"
+    );
     for secret in [&auth[6..], &wrong[6..], "secret", "wrongpass"] {
         assert!(!log.contains(secret), "{secret} is in the log:\n{log}");
     }
@@ -211,7 +249,11 @@ fn a_slow_hash_check_does_not_stall_other_requests() {
     let slow_done: Arc<Mutex<Option<Instant>>> = Arc::default();
     let done = slow_done.clone();
     let slow = std::thread::spawn(move || {
-        let r = get(&Client::new(addr), "/slow", &[("Authorization", &basic("sam", "wrong"))]);
+        let r = get(
+            &Client::new(addr),
+            "/slow",
+            &[("Authorization", &basic("sam", "wrong"))],
+        );
         *done.lock().unwrap() = Some(Instant::now());
         r.status
     });
@@ -231,7 +273,9 @@ fn a_slow_hash_check_does_not_stall_other_requests() {
 #[test]
 fn check_refuses_plaintext_unknown_hashes_and_unreadable_files_at_their_place() {
     let base = "listeners: [{ name: web, address: \"127.0.0.1:0\" }]\nupstreams: { app: { servers: [\"127.0.0.1:9\"] } }\nroutes:\n  - name: r\n    rule: \"PathPrefix(`/`)\"\n    upstream: app\n    middlewares:\n";
-    let text = check_refuses(&format!("{base}      - basic_auth: {{ users: [\"ann:hunter2\"] }}\n"));
+    let text = check_refuses(&format!(
+        "{base}      - basic_auth: {{ users: [\"ann:hunter2\"] }}\n"
+    ));
     assert!(
         text.contains("pylon.yaml:8:31: routes[0].middlewares[0].basic_auth.users[0]: user `ann`: not a password hash (a plain-text password?)"),
         "{text}"

@@ -94,15 +94,16 @@ impl ApiKey {
     pub(crate) fn validate(&self, spot: &Spot<'_>, errors: &mut Vec<ConfigError>) {
         // Where each key was defined, by key: messages name the places, never the key.
         let mut seen: HashMap<String, String> = HashMap::new();
-        let mut note = |entry: &ApiKeyEntry, place: String, at: &Spot<'_>, errors: &mut Vec<ConfigError>| {
-            if let Some(first) = seen.get(&entry.key) {
-                errors.push(at.error(format!(
-                    "this key is already defined ({first}): each key names one consumer"
-                )));
-            } else {
-                seen.insert(entry.key.clone(), place);
-            }
-        };
+        let mut note =
+            |entry: &ApiKeyEntry, place: String, at: &Spot<'_>, errors: &mut Vec<ConfigError>| {
+                if let Some(first) = seen.get(&entry.key) {
+                    errors.push(at.error(format!(
+                        "this key is already defined ({first}): each key names one consumer"
+                    )));
+                } else {
+                    seen.insert(entry.key.clone(), place);
+                }
+            };
         let mut count = self.keys.len();
         let mut unreadable = false;
         let keys = spot.key("keys");
@@ -235,8 +236,14 @@ mod tests {
         let parsed = parse_keys_file(&std::fs::read_to_string(&path).unwrap());
         assert_eq!(parsed.len(), 4);
         let bot = parsed[1].1.as_ref().unwrap();
-        assert_eq!((bot.key.as_str(), bot.consumer.as_deref()), ("k:2", Some("bot")));
-        assert!(def.entries().unwrap_err().ends_with(":5: expected `consumer:key`, found no `:`"));
+        assert_eq!(
+            (bot.key.as_str(), bot.consumer.as_deref()),
+            ("k:2", Some("bot"))
+        );
+        assert!(def
+            .entries()
+            .unwrap_err()
+            .ends_with(":5: expected `consumer:key`, found no `:`"));
         let e = errors(&format!("{{ keys_file: \"{}\" }}", path.display()));
         let shown = path.display().to_string();
         assert!(
@@ -244,13 +251,18 @@ mod tests {
             "{e}"
         );
         assert!(
-            e.contains(&format!("api_key.keys_file: this key is already defined ({shown}:2)")),
+            e.contains(&format!(
+                "api_key.keys_file: this key is already defined ({shown}:2)"
+            )),
             "{e}"
         );
         assert!(!e.contains("k-1"), "a key is quoted: {e}");
         std::fs::remove_file(path).unwrap();
         let e = errors("{ keys_file: /no/such/pylon/keys }");
-        assert!(e.contains("api_key.keys_file: cannot read /no/such/pylon/keys"), "{e}");
+        assert!(
+            e.contains("api_key.keys_file: cannot read /no/such/pylon/keys"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -260,7 +272,10 @@ mod tests {
             e.contains("t.yaml:8:27: routes[0].middlewares[0].api_key.keys[0]: the key is empty"),
             "{e}"
         );
-        assert!(e.contains("api_key.keys[1]: a key is printable ASCII without spaces"), "{e}");
+        assert!(
+            e.contains("api_key.keys[1]: a key is printable ASCII without spaces"),
+            "{e}"
+        );
         assert!(e.contains("api_key.keys[2]: invalid consumer \"\""), "{e}");
         assert!(
             e.contains("api_key.keys[4]: this key is already defined (keys[3])"),
@@ -268,9 +283,20 @@ mod tests {
         );
         let e = errors("{ keys: [] }");
         assert!(e.contains("api_key: no keys"), "{e}");
-        let e = errors("{ keys: [{ key: k }], header: \"X Key\", consumer_header: \"a:b\", query: \"a&b\" }");
-        assert!(e.contains("api_key.header: invalid header name \"X Key\""), "{e}");
-        assert!(e.contains("api_key.consumer_header: invalid header name \"a:b\""), "{e}");
-        assert!(e.contains("api_key.query: invalid query parameter name \"a&b\""), "{e}");
+        let e = errors(
+            "{ keys: [{ key: k }], header: \"X Key\", consumer_header: \"a:b\", query: \"a&b\" }",
+        );
+        assert!(
+            e.contains("api_key.header: invalid header name \"X Key\""),
+            "{e}"
+        );
+        assert!(
+            e.contains("api_key.consumer_header: invalid header name \"a:b\""),
+            "{e}"
+        );
+        assert!(
+            e.contains("api_key.query: invalid query parameter name \"a&b\""),
+            "{e}"
+        );
     }
 }

@@ -97,7 +97,9 @@ impl BasicAuth {
     pub fn entries(&self) -> Result<Vec<HtpasswdEntry>, String> {
         let mut out = Vec::new();
         for (i, line) in self.users.iter().enumerate() {
-            out.push(parse_entry(line, self.allow_plaintext).map_err(|e| format!("users[{i}]: {e}"))?);
+            out.push(
+                parse_entry(line, self.allow_plaintext).map_err(|e| format!("users[{i}]: {e}"))?,
+            );
         }
         if let Some(path) = &self.users_file {
             let text = std::fs::read_to_string(path)
@@ -157,9 +159,11 @@ impl BasicAuth {
             }
         }
         if lines == 0 && !unreadable {
-            errors.push(spot.error(
-                "no users: write htpasswd lines in `users` or name a file in `users_file`",
-            ));
+            errors.push(
+                spot.error(
+                    "no users: write htpasswd lines in `users` or name a file in `users_file`",
+                ),
+            );
         }
         if self.realm.is_empty()
             || !is_header_value(&self.realm)
@@ -225,12 +229,18 @@ mod tests {
 
     #[test]
     fn users_file_is_read_and_checked_line_by_line() {
-        let good = temp_file("users-good", &format!("# team\nann:{BCRYPT}\n\nbob:{BCRYPT}\n"));
+        let good = temp_file(
+            "users-good",
+            &format!("# team\nann:{BCRYPT}\n\nbob:{BCRYPT}\n"),
+        );
         assert_eq!(
             errors(&format!("{{ users_file: \"{}\" }}", good.display())),
             ""
         );
-        let bad = temp_file("users-bad", &format!("ann:{BCRYPT}\nbob:$apr1$x$y\nann:{BCRYPT}\n"));
+        let bad = temp_file(
+            "users-bad",
+            &format!("ann:{BCRYPT}\nbob:$apr1$x$y\nann:{BCRYPT}\n"),
+        );
         let e = errors(&format!("{{ users_file: \"{}\" }}", bad.display()));
         let shown = bad.display().to_string();
         assert!(
@@ -238,7 +248,9 @@ mod tests {
             "{e}"
         );
         assert!(
-            e.contains(&format!("basic_auth.users_file: user `ann` is already defined ({shown}:1)")),
+            e.contains(&format!(
+                "basic_auth.users_file: user `ann` is already defined ({shown}:1)"
+            )),
             "{e}"
         );
         let e = errors("{ users_file: /no/such/pylon/htpasswd }");
@@ -257,7 +269,10 @@ mod tests {
         let e = errors(&format!(
             "{{ users: [\"ann:{BCRYPT}\"], realm: 'a\"b', user_header: \"X User\", cache_size: 0 }}"
         ));
-        assert!(e.contains("basic_auth.realm: a realm is printable ASCII"), "{e}");
+        assert!(
+            e.contains("basic_auth.realm: a realm is printable ASCII"),
+            "{e}"
+        );
         assert!(
             e.contains("basic_auth.user_header: invalid header name \"X User\""),
             "{e}"

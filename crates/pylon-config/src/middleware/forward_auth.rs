@@ -134,7 +134,9 @@ impl AuthUrl {
         };
         let lower_scheme = text.get(..8).map(str::to_ascii_lowercase);
         if lower_scheme.as_deref() == Some("https://") {
-            return bad("https is not supported yet: reach the auth service over http on a trusted network");
+            return bad(
+                "https is not supported yet: reach the auth service over http on a trusted network",
+            );
         }
         let Some(rest) = text
             .get(..7)
@@ -155,7 +157,11 @@ impl AuthUrl {
             return bad("the host or port is not valid");
         }
         if !path.bytes().all(|b| {
-            b.is_ascii_graphic() && !matches!(b, b'"' | b'<' | b'>' | b'\\' | b'^' | b'`' | b'{' | b'|' | b'}')
+            b.is_ascii_graphic()
+                && !matches!(
+                    b,
+                    b'"' | b'<' | b'>' | b'\\' | b'^' | b'`' | b'{' | b'|' | b'}'
+                )
         }) {
             return bad("the path has characters that must be percent-encoded");
         }
@@ -217,8 +223,14 @@ mod tests {
         let u = AuthUrl::parse("http://Auth.internal:9000/check?x=1").unwrap();
         assert_eq!(u.authority, "auth.internal:9000");
         assert_eq!(u.path_and_query, "/check?x=1");
-        assert_eq!(AuthUrl::parse("HTTP://127.0.0.1").unwrap().path_and_query, "/");
-        assert_eq!(AuthUrl::parse("http://[::1]:80?a").unwrap().path_and_query, "/?a");
+        assert_eq!(
+            AuthUrl::parse("HTTP://127.0.0.1").unwrap().path_and_query,
+            "/"
+        );
+        assert_eq!(
+            AuthUrl::parse("http://[::1]:80?a").unwrap().path_and_query,
+            "/?a"
+        );
         for (url, why) in [
             ("https://auth/", "https is not supported yet"),
             ("ftp://auth/", "the scheme must be"),
@@ -250,7 +262,10 @@ mod tests {
             e.contains("t.yaml:8:30: routes[0].middlewares[0].forward_auth.url: invalid url \"https://auth/\": https is not supported yet"),
             "{e}"
         );
-        assert!(e.contains("forward_auth.timeout: timeout must be more than 0s"), "{e}");
+        assert!(
+            e.contains("forward_auth.timeout: timeout must be more than 0s"),
+            "{e}"
+        );
         assert!(
             e.contains("forward_auth.request_headers[0]: invalid header name \"a b\""),
             "{e}"
@@ -268,6 +283,9 @@ mod tests {
             "{e}"
         );
         let e = errors("{ timeout: 1s }");
-        assert!(e.contains("forward_auth: missing required key `url`"), "{e}");
+        assert!(
+            e.contains("forward_auth: missing required key `url`"),
+            "{e}"
+        );
     }
 }

@@ -101,7 +101,9 @@ pub fn parse_hash(text: &str, allow_plaintext: bool) -> Result<StoredHash, Strin
         };
     }
     if text.starts_with("{SHA}") || text.starts_with("{SSHA}") {
-        return Err(format!("unsalted SHA-1 (`{{SHA}}`) is too weak; {SUPPORTED}"));
+        return Err(format!(
+            "unsalted SHA-1 (`{{SHA}}`) is too weak; {SUPPORTED}"
+        ));
     }
     if allow_plaintext {
         Ok(StoredHash::Plain(owned))
@@ -177,7 +179,10 @@ fn check_sha_crypt(text: &str) -> Result<(), String> {
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b"./+=,-".contains(&b));
     if !salt_ok {
-        return Err("not a valid SHA-crypt hash: the salt must be 1 to 16 characters of `./0-9A-Za-z`".into());
+        return Err(
+            "not a valid SHA-crypt hash: the salt must be 1 to 16 characters of `./0-9A-Za-z`"
+                .into(),
+        );
     }
     if hash.len() != hash_len || !hash.bytes().all(is_crypt_b64) {
         return Err(format!(
@@ -203,19 +208,34 @@ mod tests {
 
     #[test]
     fn supported_hashes_are_recognised() {
-        assert!(matches!(parse_hash(BCRYPT, false), Ok(StoredHash::Bcrypt(_))));
+        assert!(matches!(
+            parse_hash(BCRYPT, false),
+            Ok(StoredHash::Bcrypt(_))
+        ));
         assert!(matches!(
             parse_hash(&BCRYPT.replace("$2y$", "$2b$"), false),
             Ok(StoredHash::Bcrypt(_))
         ));
-        assert!(matches!(parse_hash(ARGON2, false), Ok(StoredHash::Argon2(_))));
-        assert!(matches!(parse_hash(SHA256, false), Ok(StoredHash::ShaCrypt(_))));
-        assert!(matches!(parse_hash(SHA512, false), Ok(StoredHash::ShaCrypt(_))));
+        assert!(matches!(
+            parse_hash(ARGON2, false),
+            Ok(StoredHash::Argon2(_))
+        ));
+        assert!(matches!(
+            parse_hash(SHA256, false),
+            Ok(StoredHash::ShaCrypt(_))
+        ));
+        assert!(matches!(
+            parse_hash(SHA512, false),
+            Ok(StoredHash::ShaCrypt(_))
+        ));
         assert!(matches!(
             parse_hash(SHA512_ROUNDS, false),
             Ok(StoredHash::ShaCrypt(_))
         ));
-        assert!(matches!(parse_hash("secret", true), Ok(StoredHash::Plain(_))));
+        assert!(matches!(
+            parse_hash("secret", true),
+            Ok(StoredHash::Plain(_))
+        ));
     }
 
     #[test]
@@ -265,6 +285,9 @@ mod tests {
         assert_eq!(parsed[1].0, 4);
         assert!(parsed[1].1.is_err());
         assert!(parsed[2].1.is_ok());
-        assert_eq!(format!("{:?}", parsed[0].1), "Ok(HtpasswdEntry { user: \"ann\", hash: Bcrypt(…) })");
+        assert_eq!(
+            format!("{:?}", parsed[0].1),
+            "Ok(HtpasswdEntry { user: \"ann\", hash: Bcrypt(…) })"
+        );
     }
 }

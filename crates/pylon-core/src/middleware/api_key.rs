@@ -100,7 +100,11 @@ fn build(def: &Config) -> Result<ApiKey, String> {
         keys,
         header,
         query: def.query.clone(),
-        consumer_header: def.consumer_header.as_deref().map(header_name).transpose()?,
+        consumer_header: def
+            .consumer_header
+            .as_deref()
+            .map(header_name)
+            .transpose()?,
         challenge: HeaderValue::from_str(&challenge)
             .map_err(|_| format!("invalid challenge {challenge:?}"))?,
     })
@@ -118,7 +122,9 @@ fn take_query_param(req: &mut RequestHeader, name: &str) -> Result<Vec<Vec<u8>>,
     let mut kept = Vec::new();
     for pair in query.split('&').filter(|p| !p.is_empty()) {
         let (raw_name, raw_value) = pair.split_once('=').unwrap_or((pair, ""));
-        let decoded_name = percent_decode_str(&raw_name.replace('+', " ")).decode_utf8_lossy().into_owned();
+        let decoded_name = percent_decode_str(&raw_name.replace('+', " "))
+            .decode_utf8_lossy()
+            .into_owned();
         if decoded_name == name {
             taken.push(percent_decode_str(raw_value).collect());
         } else {
@@ -148,9 +154,7 @@ impl ApiKey {
 
     fn find(&self, presented: &[u8]) -> Option<&Key> {
         let d = digest(presented);
-        self.keys
-            .get(&d)
-            .filter(|k| bool::from(k.digest.ct_eq(&d)))
+        self.keys.get(&d).filter(|k| bool::from(k.digest.ct_eq(&d)))
     }
 }
 
@@ -168,7 +172,12 @@ impl Middleware for ApiKey {
         // Taken out first, whatever the outcome: a refused request is logged too.
         let mut presented: Vec<Vec<u8>> = Vec::new();
         if let Some(name) = &self.header {
-            presented.extend(req.headers.get_all(name).iter().map(|v| v.as_bytes().to_vec()));
+            presented.extend(
+                req.headers
+                    .get_all(name)
+                    .iter()
+                    .map(|v| v.as_bytes().to_vec()),
+            );
             req.remove_header(name);
         }
         if let Some(name) = &self.query {
@@ -209,18 +218,25 @@ mod tests {
 
     #[test]
     fn the_query_parameter_is_taken_out() {
-        let mut req = RequestHeader::build("GET", b"/a/b?x=1&api_key=k%2B1&y=2&api%5Fkey=k+2", None).unwrap();
+        let mut req =
+            RequestHeader::build("GET", b"/a/b?x=1&api_key=k%2B1&y=2&api%5Fkey=k+2", None).unwrap();
         let taken = take_query_param(&mut req, "api_key").unwrap();
         assert_eq!(taken, vec![b"k+1".to_vec(), b"k+2".to_vec()]);
         assert_eq!(target(&req), "/a/b?x=1&y=2");
         let mut req = RequestHeader::build("GET", b"/p?api_key=secret", None).unwrap();
-        assert_eq!(take_query_param(&mut req, "api_key").unwrap(), vec![b"secret".to_vec()]);
+        assert_eq!(
+            take_query_param(&mut req, "api_key").unwrap(),
+            vec![b"secret".to_vec()]
+        );
         assert_eq!(target(&req), "/p");
         let mut req = RequestHeader::build("GET", b"/p?api_keyx=1&x=api_key", None).unwrap();
         assert!(take_query_param(&mut req, "api_key").unwrap().is_empty());
         assert_eq!(target(&req), "/p?api_keyx=1&x=api_key");
         let mut req = RequestHeader::build("GET", b"/p?api_key", None).unwrap();
-        assert_eq!(take_query_param(&mut req, "api_key").unwrap(), vec![Vec::<u8>::new()]);
+        assert_eq!(
+            take_query_param(&mut req, "api_key").unwrap(),
+            vec![Vec::<u8>::new()]
+        );
         assert_eq!(target(&req), "/p");
     }
 

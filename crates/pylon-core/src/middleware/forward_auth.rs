@@ -72,7 +72,8 @@ pub fn compile(def: &Config) -> Result<Arc<dyn Middleware>, String> {
     let names = |list: &[String]| {
         list.iter()
             .map(|n| {
-                HeaderName::from_bytes(n.as_bytes()).map_err(|_| format!("invalid header name {n:?}"))
+                HeaderName::from_bytes(n.as_bytes())
+                    .map_err(|_| format!("invalid header name {n:?}"))
             })
             .collect::<Result<Vec<_>, _>>()
     };
@@ -111,14 +112,21 @@ enum Failure {
 
 impl ForwardAuth {
     /// The auth request for `req`.
-    fn auth_request(&self, req: &RequestHeader, state: &RequestState) -> Result<Request<Empty<Bytes>>, String> {
+    fn auth_request(
+        &self,
+        req: &RequestHeader,
+        state: &RequestState,
+    ) -> Result<Request<Empty<Bytes>>, String> {
         let mut headers = HeaderMap::new();
         for name in &self.request_headers {
             for value in req.headers.get_all(name) {
                 headers.append(name.clone(), value.clone());
             }
         }
-        let value = |bytes: &[u8]| HeaderValue::from_bytes(bytes).map_err(|_| "a request value cannot be sent in a header".to_string());
+        let value = |bytes: &[u8]| {
+            HeaderValue::from_bytes(bytes)
+                .map_err(|_| "a request value cannot be sent in a header".to_string())
+        };
         headers.insert(X_FORWARDED_METHOD, value(req.method.as_str().as_bytes())?);
         headers.insert(X_FORWARDED_URI, value(req.raw_path())?);
         headers.insert(X_FORWARDED_PROTO, HeaderValue::from_static(state.scheme));
@@ -156,7 +164,9 @@ impl ForwardAuth {
     /// Sends the auth request and reads the whole answer (bounded).
     async fn ask(&self, auth: Request<Empty<Bytes>>) -> Result<Answer, Failure> {
         let response = self.client.request(auth).await.map_err(|e| {
-            let cause = std::error::Error::source(&e).map(|s| format!(": {s}")).unwrap_or_default();
+            let cause = std::error::Error::source(&e)
+                .map(|s| format!(": {s}"))
+                .unwrap_or_default();
             Failure::Unreachable(format!("{e}{cause}"))
         })?;
         let (parts, body) = response.into_parts();
@@ -164,7 +174,12 @@ impl ForwardAuth {
         let body = Limited::new(body, self.max_body)
             .collect()
             .await
-            .map_err(|e| Failure::BadBody(format!("the answer's body could not be read ({e}; limit {} bytes)", self.max_body)))?
+            .map_err(|e| {
+                Failure::BadBody(format!(
+                    "the answer's body could not be read ({e}; limit {} bytes)",
+                    self.max_body
+                ))
+            })?
             .to_bytes();
         Ok(if parts.status.is_success() {
             Answer::Allow(parts.headers)
@@ -215,10 +230,17 @@ impl Middleware for ForwardAuth {
             Ok(Ok(answer)) => answer,
             Ok(Err(Failure::Unreachable(why) | Failure::BadBody(why))) => {
                 log::warn!("forward_auth {}: {why}", self.uri);
-                return Ok(Flow::Reject(502, "auth service unreachable or failed".into()));
+                return Ok(Flow::Reject(
+                    502,
+                    "auth service unreachable or failed".into(),
+                ));
             }
             Err(_) => {
-                log::warn!("forward_auth {}: no answer within {:?}", self.uri, self.timeout);
+                log::warn!(
+                    "forward_auth {}: no answer within {:?}",
+                    self.uri,
+                    self.timeout
+                );
                 return Ok(Flow::Reject(504, "auth service timed out".into()));
             }
         };
@@ -233,7 +255,9 @@ impl Middleware for ForwardAuth {
                 }
                 Ok(Flow::Continue)
             }
-            Answer::Deny(status, headers, body) => Ok(Flow::respond(Self::denial(status, headers, body)?)),
+            Answer::Deny(status, headers, body) => {
+                Ok(Flow::respond(Self::denial(status, headers, body)?))
+            }
         }
     }
 }
@@ -255,7 +279,9 @@ mod tests {
         let url = AuthUrl::parse(&def().url).unwrap();
         ForwardAuth {
             client: Client::builder(TokioExecutor::new()).build(HttpConnector::new()),
-            uri: format!("http://{}{}", url.authority, url.path_and_query).parse().unwrap(),
+            uri: format!("http://{}{}", url.authority, url.path_and_query)
+                .parse()
+                .unwrap(),
             timeout: Duration::from_secs(1),
             request_headers: vec![HeaderName::from_static("authorization")],
             response_headers: Vec::new(),
@@ -301,7 +327,8 @@ mod tests {
         headers.insert("x-private", HeaderValue::from_static("1"));
         headers.insert("transfer-encoding", HeaderValue::from_static("chunked"));
         headers.insert("keep-alive", HeaderValue::from_static("timeout=5"));
-        let r = ForwardAuth::denial(StatusCode::FORBIDDEN, headers, Bytes::from_static(b"no")).unwrap();
+        let r =
+            ForwardAuth::denial(StatusCode::FORBIDDEN, headers, Bytes::from_static(b"no")).unwrap();
         assert_eq!(r.header.status, 403);
         assert_eq!(r.header.headers["www-authenticate"], "Bearer");
         assert_eq!(r.header.headers.get_all("set-cookie").iter().count(), 2);

@@ -35,7 +35,8 @@ impl CheckCache {
     /// A cache of `capacity` entries kept `ttl` each; a zero `ttl` remembers nothing.
     pub fn new(ttl: Duration, capacity: usize) -> Result<CheckCache, String> {
         let mut secret = [0u8; 32];
-        getrandom::fill(&mut secret).map_err(|e| format!("no OS randomness for the check cache: {e}"))?;
+        getrandom::fill(&mut secret)
+            .map_err(|e| format!("no OS randomness for the check cache: {e}"))?;
         Ok(CheckCache {
             ttl,
             capacity: capacity.max(1),
@@ -103,7 +104,11 @@ mod tests {
     fn entries_expire_and_stay_bounded() {
         let cache = CheckCache::new(Duration::from_secs(10), 2).unwrap();
         let t0 = Instant::now();
-        let (a, b, c) = (cache.key(b"ann", b"pw"), cache.key(b"bob", b"pw"), cache.key(b"cid", b"pw"));
+        let (a, b, c) = (
+            cache.key(b"ann", b"pw"),
+            cache.key(b"bob", b"pw"),
+            cache.key(b"cid", b"pw"),
+        );
         assert!(!cache.contains(&a, t0));
         cache.insert(a, t0);
         assert!(cache.contains(&a, t0 + Duration::from_secs(9)));

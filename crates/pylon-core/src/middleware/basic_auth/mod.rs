@@ -78,15 +78,15 @@ pub fn compile(def: &Config) -> Result<Arc<dyn Middleware>, String> {
         };
         users.insert(entry.user.into_bytes().into_boxed_slice(), user);
     }
-    let challenge = HeaderValue::from_str(&format!(
-        "Basic realm=\"{}\", charset=\"UTF-8\"",
-        def.realm
-    ))
-    .map_err(|_| format!("invalid realm {:?}", def.realm))?;
+    let challenge =
+        HeaderValue::from_str(&format!("Basic realm=\"{}\", charset=\"UTF-8\"", def.realm))
+            .map_err(|_| format!("invalid realm {:?}", def.realm))?;
     let user_header = def
         .user_header
         .as_deref()
-        .map(|n| HeaderName::from_bytes(n.as_bytes()).map_err(|_| format!("invalid header name {n:?}")))
+        .map(|n| {
+            HeaderName::from_bytes(n.as_bytes()).map_err(|_| format!("invalid header name {n:?}"))
+        })
         .transpose()?;
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
     Ok(Arc::new(BasicAuth {
@@ -222,7 +222,10 @@ mod tests {
     #[test]
     fn credentials_are_read_strictly() {
         let c = credentials(&with_auth(&["Basic YW5uOnNlY3JldA=="])).unwrap();
-        assert_eq!((c.user.as_slice(), c.password.as_slice()), (&b"ann"[..], &b"secret"[..]));
+        assert_eq!(
+            (c.user.as_slice(), c.password.as_slice()),
+            (&b"ann"[..], &b"secret"[..])
+        );
         // Scheme in any case, padding optional, a password may hold `:`.
         let c = credentials(&with_auth(&["bAsIc  YW5uOnM6ZWNyZXQ"])).unwrap();
         assert_eq!(c.password, b"s:ecret");
@@ -234,7 +237,10 @@ mod tests {
             (vec!["Basic"], "malformed credentials"),
             (vec!["Basic !!!!"], "malformed credentials: not base64"),
             (vec!["Basic YW5u"], "malformed credentials: no `:`"),
-            (vec!["Basic YW5uOnNlY3JldA==", "Basic YW5uOnNlY3JldA=="], "more than one"),
+            (
+                vec!["Basic YW5uOnNlY3JldA==", "Basic YW5uOnNlY3JldA=="],
+                "more than one",
+            ),
         ] {
             let e = credentials(&with_auth(&values)).err().unwrap();
             assert!(e.contains(why), "{values:?}: {e}");

@@ -13,7 +13,9 @@ pub(super) fn verify(hash: &StoredHash, password: &[u8]) -> Result<bool, String>
     match hash {
         StoredHash::Bcrypt(h) => bcrypt::verify(password, h).map_err(|e| e.to_string()),
         StoredHash::Argon2(h) => outcome(Argon2::default().verify_password(password, h.as_str())),
-        StoredHash::ShaCrypt(h) => outcome(ShaCrypt::default().verify_password(password, h.as_str())),
+        StoredHash::ShaCrypt(h) => {
+            outcome(ShaCrypt::default().verify_password(password, h.as_str()))
+        }
         // Digests first: equal lengths, so the comparison time says nothing about the
         // stored password's length or prefix.
         StoredHash::Plain(p) => {
@@ -50,8 +52,14 @@ mod tests {
         let openbsd = "$2a$05$CCCCCCCCCCCCCCCCCCCCC.E5YPO9kmyuRGyh0XouQYb4YMJKvyOeW";
         assert!(check(openbsd, "U*U"));
         assert!(!check(openbsd, "U*V"));
-        for version in [bcrypt::Version::TwoY, bcrypt::Version::TwoB, bcrypt::Version::TwoA] {
-            let hash = bcrypt::hash_with_result("s3cret", 4).unwrap().format_for_version(version);
+        for version in [
+            bcrypt::Version::TwoY,
+            bcrypt::Version::TwoB,
+            bcrypt::Version::TwoA,
+        ] {
+            let hash = bcrypt::hash_with_result("s3cret", 4)
+                .unwrap()
+                .format_for_version(version);
             assert!(check(&hash, "s3cret"), "{hash}");
             assert!(!check(&hash, "s3cret "), "{hash}");
         }
