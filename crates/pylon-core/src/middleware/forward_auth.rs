@@ -58,6 +58,8 @@ const HOP_BY_HOP: [&str; 6] = [
 struct ForwardAuth {
     client: Client<HttpConnector, Empty<Bytes>>,
     uri: Uri,
+    /// The URL without its query, for log lines (a query may hold a token).
+    label: String,
     timeout: Duration,
     request_headers: Vec<HeaderName>,
     response_headers: Vec<HeaderName>,
@@ -86,6 +88,7 @@ pub fn compile(def: &Config) -> Result<Arc<dyn Middleware>, String> {
         .build(connector);
     Ok(Arc::new(ForwardAuth {
         client,
+        label: format!("http://{}{}", url.authority, uri.path()),
         uri,
         timeout: def.timeout,
         request_headers: names(&def.request_headers)?,
@@ -100,14 +103,6 @@ enum Answer {
     Allow(HeaderMap),
     /// Anything else, to send back as it is.
     Deny(StatusCode, HeaderMap, Bytes),
-}
-
-/// Why there is no usable answer.
-enum Failure {
-    /// Not reachable, or the connection broke.
-    Unreachable(String),
-    /// The body is larger than `max_response_body`, or could not be read.
-    BadBody(String),
 }
 
 impl ForwardAuth {
@@ -161,13 +156,14 @@ impl ForwardAuth {
         Ok(auth)
     }
 
-    /// Sends the auth request and reads the whole answer (bounded).
-    async fn ask(&self, auth: Request<Empty<Bytes>>) -> Result<Answer, Failure> {
+    /// Sends the auth request and reads the whole answer (bounded); `Err` says why there is
+    /// no usable answer (unreachable, connection broken, body too large).
+    async fn ask(&self, auth: Request<Empty<Bytes>>) -> Result<Answer, String> {
         let response = self.client.request(auth).await.map_err(|e| {
             let cause = std::error::Error::source(&e)
                 .map(|s| format!(": {s}"))
                 .unwrap_or_default();
-            Failure::Unreachable(format!("{e}{cause}"))
+            format!("{e}{cause}")
         })?;
         let (parts, body) = response.into_parts();
         // Read even on 2xx, so the connection goes back to the pool.
@@ -175,10 +171,10 @@ impl ForwardAuth {
             .collect()
             .await
             .map_err(|e| {
-                Failure::BadBody(format!(
+                format!(
                     "the answer's body could not be read ({e}; limit {} bytes)",
                     self.max_body
-                ))
+                )
             })?
             .to_bytes();
         Ok(if parts.status.is_success() {
@@ -222,14 +218,14 @@ impl Middleware for ForwardAuth {
         let auth = match self.auth_request(session.req_header(), state) {
             Ok(auth) => auth,
             Err(why) => {
-                log::warn!("forward_auth {}: {why}", self.uri);
+                log::warn!("forward_auth {}: {why}", self.label);
                 return Ok(Flow::Reject(400, "bad request".into()));
             }
         };
         let answer = match tokio::time::timeout(self.timeout, self.ask(auth)).await {
             Ok(Ok(answer)) => answer,
-            Ok(Err(Failure::Unreachable(why) | Failure::BadBody(why))) => {
-                log::warn!("forward_auth {}: {why}", self.uri);
+            Ok(Err(why)) => {
+                log::warn!("forward_auth {}: {why}", self.label);
                 return Ok(Flow::Reject(
                     502,
                     "auth service unreachable or failed".into(),
@@ -238,7 +234,7 @@ impl Middleware for ForwardAuth {
             Err(_) => {
                 log::warn!(
                     "forward_auth {}: no answer within {:?}",
-                    self.uri,
+                    self.label,
                     self.timeout
                 );
                 return Ok(Flow::Reject(504, "auth service timed out".into()));
@@ -282,6 +278,7 @@ mod tests {
             uri: format!("http://{}{}", url.authority, url.path_and_query)
                 .parse()
                 .unwrap(),
+            label: String::new(),
             timeout: Duration::from_secs(1),
             request_headers: vec![HeaderName::from_static("authorization")],
             response_headers: Vec::new(),
