@@ -32,13 +32,15 @@ pub enum TemplateVar {
     Scheme,
     /// `{route}`: the name of the matched route.
     Route,
+    /// `{consumer}`: who an auth middleware authenticated the request as (empty before).
+    Consumer,
     /// `{header.NAME}`: the request header NAME (first value; empty when absent). The name
     /// is stored lowercase.
     Header(String),
 }
 
 /// The plain variable names, for messages and did-you-mean hints.
-pub const TEMPLATE_VARS: [&str; 8] = [
+pub const TEMPLATE_VARS: [&str; 9] = [
     "client_ip",
     "request_id",
     "host",
@@ -47,6 +49,7 @@ pub const TEMPLATE_VARS: [&str; 8] = [
     "method",
     "scheme",
     "route",
+    "consumer",
 ];
 
 impl TemplateVar {
@@ -60,6 +63,7 @@ impl TemplateVar {
             "method" => TemplateVar::Method,
             "scheme" => TemplateVar::Scheme,
             "route" => TemplateVar::Route,
+            "consumer" => TemplateVar::Consumer,
             _ => {
                 if let Some(header) = name.strip_prefix("header.") {
                     if !header.is_empty() && header.bytes().all(crate::validate::is_tchar) {
@@ -91,6 +95,7 @@ impl TemplateVar {
             TemplateVar::Method => "method".into(),
             TemplateVar::Scheme => "scheme".into(),
             TemplateVar::Route => "route".into(),
+            TemplateVar::Consumer => "consumer".into(),
             TemplateVar::Header(h) => format!("header.{h}"),
         }
     }

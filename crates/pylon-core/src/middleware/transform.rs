@@ -232,7 +232,7 @@ pub(crate) fn edit_query(query: Option<&str>, edit: QueryEdit<'_>) -> Option<Str
 
 /// Sets the path and query of `req`, keeping scheme and authority; `false` (unchanged)
 /// when the result is not a valid request target.
-fn set_target(req: &mut RequestHeader, path: &str, query: Option<&str>) -> bool {
+pub(crate) fn set_target(req: &mut RequestHeader, path: &str, query: Option<&str>) -> bool {
     let target = match query {
         Some(q) => format!("{path}?{q}"),
         None => path.to_string(),

@@ -23,6 +23,7 @@ pub fn push_var(out: &mut String, var: &TemplateVar, req: &RequestHeader, state:
         TemplateVar::Method => out.push_str(req.method.as_str()),
         TemplateVar::Scheme => out.push_str(state.scheme),
         TemplateVar::Route => out.push_str(&state.route),
+        TemplateVar::Consumer => out.push_str(state.consumer.as_deref().unwrap_or("")),
         TemplateVar::Header(name) => {
             if let Some(v) = req.headers.get(name.as_str()).and_then(|v| v.to_str().ok()) {
                 out.push_str(v);
