@@ -9,7 +9,7 @@ use std::process::Output;
 use std::time::{Duration, Instant};
 
 use pylon_config::{ResourceKind, StoreConfig, StoreKind};
-use pylon_store::{Change, Contents, EtcdStore, WriteError};
+use pylon_store::{Change, Contents, EtcdStore, PreviewError, WriteError};
 
 use crate::harness::etcd::Etcd;
 use crate::harness::load::Load;
@@ -237,6 +237,23 @@ fn a_write_with_a_stale_generation_is_refused() {
         "second",
         r#"{ "rule": "Path(`/second`)", "priority": 100, "respond": { "status": 200, "body": "second" } }"#,
     );
+    // Checked before writing (as the admin API will): the preview sees the conflict too.
+    let local = pylon_config::parse_files(&node.config_path).unwrap();
+    let preview = writer.runtime.block_on(writer.store.preview(
+        &local,
+        std::slice::from_ref(&second),
+        read.generation,
+    ));
+    assert!(
+        matches!(
+            preview,
+            Err(PreviewError::Conflict {
+                expected: 1,
+                current: 2
+            })
+        ),
+        "{preview:?}"
+    );
     match writer.write(&[second], read.generation) {
         Err(WriteError::Conflict { expected, current }) => assert_eq!((expected, current), (1, 2)),
         other => panic!("a stale write was not refused: {other:?}"),
@@ -246,6 +263,31 @@ fn a_write_with_a_stale_generation_is_refused() {
     let deadline = Instant::now() + Duration::from_secs(5);
     assert!(serves_by(&node, "/first", "first", deadline));
     assert_eq!(node.client().get("/second").served_by(), "app");
+
+    // A preview names what the nodes would refuse, by key.
+    let bad = put(
+        ResourceKind::Route,
+        "bad",
+        r#"{ "rule": "Path(`/bad`)", "upstream": "nope" }"#,
+    );
+    match writer
+        .runtime
+        .block_on(writer.store.preview(&local, &[bad], 2))
+    {
+        Err(PreviewError::Invalid(errors)) => assert!(
+            errors
+                .to_string()
+                .starts_with("etcd:/fleet/routes/bad:1:39: upstream: unknown upstream `nope`"),
+            "{errors}"
+        ),
+        other => panic!("an invalid write previewed as {other:?}"),
+    }
+
+    // SIGHUP re-reads the prefix: nothing new.
+    node.signal("HUP");
+    assert!(node.wait_for_log(
+        "etcd change (SIGHUP, etcd generation 2, revision 3): no change; generation 2 keeps serving"
+    ));
 }
 
 #[test]
@@ -327,7 +369,7 @@ fn nodes_serve_throughout_an_etcd_outage_and_catch_up_after_it() {
             serves_by(node, "/after", "after", deadline),
             "the change after the restart did not arrive"
         );
-        assert!(node.log().contains("reachable again after"));
+        assert!(node.wait_for_log("reachable again after"));
     }
     for (load, node) in loads.into_iter().zip(&nodes) {
         let (ok, failed) = load.finish();
@@ -422,4 +464,22 @@ routes: [{ name: a, rule: "Path(`/`)", respond: { status: 200 } }]
         out.contains("config.prefix: expected a key prefix like `/pylon`"),
         "{out}"
     );
+}
+
+#[test]
+fn a_reload_does_not_switch_a_running_node_from_its_file_to_etcd() {
+    let text = r#"
+reload: { interval: 100ms }
+listeners: [{ name: web, address: "@listen0@" }]
+routes: [{ name: hello, rule: "Path(`/hello`)", respond: { status: 200, body: "hello" } }]
+"#;
+    let pylon = Pylon::start(text);
+    // Switching stores would take the routes away at once: it waits for a restart.
+    pylon.rewrite_config(
+        "listeners: [{ name: web, address: \"@listen0@\" }]\nconfig: { store: etcd, endpoints: [\"http://127.0.0.1:9\"] }\n",
+    );
+    assert!(pylon.wait_for_log(
+        "config reload (file change) refused: `config.store: etcd` needs a restart to take effect; still serving generation 1"
+    ));
+    assert_eq!(pylon.client().get("/hello").text(), "hello");
 }

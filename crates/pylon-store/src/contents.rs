@@ -181,6 +181,38 @@ impl Change {
         Ok(changes)
     }
 
+    /// The changes that make `contents` hold exactly `config`'s shared resources: a put for
+    /// each one that is new or whose value differs from the stored one, a delete for each
+    /// stored one `config` lacks (a whole-config apply, as `pylon ctl config apply` makes).
+    pub fn to_replace(
+        contents: &Contents,
+        config: &Config,
+    ) -> Result<Vec<Change>, serde_json::Error> {
+        let wanted = Change::all_of(config)?;
+        let mut changes: Vec<Change> = wanted
+            .iter()
+            .filter(|change| {
+                !contents.resources.iter().any(|r| {
+                    Change::Put {
+                        kind: r.kind,
+                        name: r.name.clone(),
+                        value: r.text.clone(),
+                    } == **change
+                })
+            })
+            .cloned()
+            .collect();
+        for r in &contents.resources {
+            if !wanted
+                .iter()
+                .any(|w| w.kind() == r.kind && (!r.kind.is_named() || w.name() == r.name))
+            {
+                changes.push(Change::delete(r.kind, &r.name));
+            }
+        }
+        Ok(changes)
+    }
+
     pub fn kind(&self) -> ResourceKind {
         match self {
             Change::Put { kind, .. } | Change::Delete { kind, .. } => *kind,
@@ -268,6 +300,34 @@ mod tests {
             assert_eq!(by_name(built), by_name(expected), "{origin}");
         }
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_whole_config_replaces_only_what_differs() {
+        let layout = Layout::new("/p");
+        let config = |routes: &[&str]| Config {
+            routes: routes
+                .iter()
+                .map(|n| pylon_config::Route::to_upstream(n, "PathPrefix(`/`)", "app"))
+                .collect(),
+            ..Config::default()
+        };
+        let empty = Contents {
+            revision: 1,
+            generation: 1,
+            resources: Vec::new(),
+            problems: Vec::new(),
+        };
+        let stored = empty.with_changes(&layout, &Change::all_of(&config(&["a", "b"])).unwrap());
+        assert!(Change::to_replace(&stored, &config(&["a", "b"]))
+            .unwrap()
+            .is_empty());
+        let changes = Change::to_replace(&stored, &config(&["b", "c"])).unwrap();
+        let names: Vec<(bool, &str)> = changes
+            .iter()
+            .map(|c| (matches!(c, Change::Put { .. }), c.name()))
+            .collect();
+        assert_eq!(names, [(true, "c"), (false, "a")]);
     }
 
     #[test]

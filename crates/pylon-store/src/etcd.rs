@@ -42,6 +42,19 @@ pub enum WriteError {
     Store(#[from] StoreError),
 }
 
+/// Why [`EtcdStore::preview`] found a write would not serve.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum PreviewError {
+    /// Someone wrote since `expected` was read. (An API answers 412.)
+    #[error("the config changed since generation {expected} was read: it is at generation {current} now")]
+    Conflict { expected: u64, current: u64 },
+    /// The config the nodes would build does not validate; each error names its key.
+    #[error("{0}")]
+    Invalid(pylon_config::ConfigErrors),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
 /// Why a seed did not happen.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum SeedError {
@@ -233,6 +246,28 @@ impl EtcdStore {
             expected: expected_generation,
             current,
         })
+    }
+
+    /// The config a node with the files `local` would build once `changes` are written on
+    /// top of generation `expected_generation` — to check (and dry-run) a write before
+    /// making it with [`EtcdStore::write`]. Reads the prefix once.
+    pub async fn preview(
+        &self,
+        local: &pylon_config::Parsed,
+        changes: &[Change],
+        expected_generation: u64,
+    ) -> Result<Config, PreviewError> {
+        let contents = self.read().await?;
+        if contents.generation != expected_generation {
+            return Err(PreviewError::Conflict {
+                expected: expected_generation,
+                current: contents.generation,
+            });
+        }
+        contents
+            .with_changes(&self.layout, changes)
+            .assemble(local)
+            .map_err(PreviewError::Invalid)
     }
 
     /// Writes `config`'s routes, upstreams, middlewares and error pages into an empty

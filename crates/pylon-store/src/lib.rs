@@ -16,6 +16,6 @@ mod etcd;
 mod layout;
 
 pub use contents::{origin, Change, Contents};
-pub use etcd::{describe, EtcdStore, SeedError, StoreError, WriteError};
+pub use etcd::{describe, EtcdStore, PreviewError, SeedError, StoreError, WriteError};
 pub use etcd_client::{WatchResponse, WatchStream};
 pub use layout::{KeyKind, Layout};
