@@ -271,7 +271,14 @@ impl EtcdWatch {
                 tokio::select! {
                     () = &mut pause => break,
                     more = stream.message() => match more {
-                        Ok(Some(r)) if r.canceled() || r.compact_revision() > 0 => break,
+                        // A canceled watch sends nothing more: the resync reads anyway.
+                        Ok(Some(r)) if r.canceled() || r.compact_revision() > 0 => {
+                            return Followed::Resync(format!(
+                                "the watch was canceled ({}; compacted at revision {})",
+                                r.cancel_reason(),
+                                r.compact_revision()
+                            ));
+                        }
                         Ok(Some(_)) => {}
                         Ok(None) => return Followed::Broken("the watch stream ended".into()),
                         Err(e) => return Followed::Broken(format!("the watch broke: {}", pylon_store::describe(&e))),
