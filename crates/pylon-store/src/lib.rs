@@ -10,6 +10,9 @@
 //! [`EtcdStore::read`] reads a prefix in one request ([`Contents`]),
 //! [`Contents::assemble`] builds a node's config from it with errors naming the key,
 //! [`EtcdStore::watch`] follows changes, [`EtcdStore::seed`] fills an empty prefix.
+//! A writer (the admin API) checks a write with [`EtcdStore::preview`] (the config every
+//! node would build, or the conflict), then makes it with [`EtcdStore::write`];
+//! [`Change::to_replace`] turns a whole new config into the puts and deletes it needs.
 
 mod contents;
 mod etcd;

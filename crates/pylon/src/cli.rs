@@ -58,10 +58,13 @@ pub enum Command {
 
 #[derive(Debug, Subcommand)]
 pub enum StoreCommand {
-    /// Fill an empty etcd prefix with the routes, upstreams, middlewares and error pages of
-    /// a config file, checked first with this node's file (`-c`) as every node will build
-    /// them; the file's node-local sections (`server`, `listeners`, `dns`, `reload`) are
-    /// not written.
+    /// Fill an empty etcd prefix with a config file's routes, upstreams, middlewares and
+    /// error pages.
+    ///
+    /// They are checked first with this node's file (`-c`) as every node will build them,
+    /// and written in one transaction; the file's node-local sections (`server`,
+    /// `listeners`, `dns`, `reload`) are not written. A prefix that holds any key is
+    /// refused.
     Seed {
         /// The config file (or directory) whose routes, upstreams, middlewares and error
         /// pages to write.
