@@ -3,11 +3,13 @@
 # that is already there. Safe to run again.
 #   cmake          — pingora-core builds zlib-ng (flate2) with it
 #   redis-server   — the rate_limit tests run a real Redis (backend: redis)
+#   protobuf-compiler — the etcd client crate (etcd-client) compiles etcd's .proto files with protoc
+#   etcd-server etcd-client — the etcd fleet tests run a real etcd, and use etcdctl
 # Benchmarks (bench/compare.sh, bench/instructions.sh) additionally need: nginx-light haproxy
 # caddy wrk valgrind (pass --bench).
 set -euo pipefail
 
-packages=(cmake redis-server)
+packages=(cmake redis-server protobuf-compiler etcd-server etcd-client)
 if [ "${1:-}" = "--bench" ]; then
   packages+=(nginx-light haproxy caddy wrk valgrind)
 fi

@@ -8,6 +8,7 @@ mod harness;
 
 mod balancing;
 mod cli;
+mod etcd;
 mod middlewares;
 mod mw_api_key;
 mod mw_basic_auth;

@@ -17,7 +17,7 @@ use crate::error::ConfigError;
 use crate::node::{index_path, key_path, Kind, LineIndex, Node, Pos};
 
 /// Where `${VAR}` values come from.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub(crate) struct Env {
     /// Values from `.env` files, first definition kept.
     dotenv: HashMap<String, String>,
@@ -31,6 +31,20 @@ impl Env {
         std::env::var(name)
             .ok()
             .or_else(|| self.dotenv.get(name).cloned())
+    }
+
+    /// Adds `other`'s `.env` values not defined here, and its files.
+    pub fn merge(&mut self, other: &Env) {
+        for (key, value) in &other.dotenv {
+            self.dotenv
+                .entry(key.clone())
+                .or_insert_with(|| value.clone());
+        }
+        for file in &other.files {
+            if !self.files.contains(file) {
+                self.files.push(file.clone());
+            }
+        }
     }
 
     /// Reads `path` if it exists, adding the variables not defined yet.

@@ -37,6 +37,7 @@ mod peer;
 mod reload;
 mod retry;
 mod server;
+mod store;
 mod toml_doc;
 mod upstream;
 mod validate;
@@ -45,13 +46,14 @@ mod yaml;
 pub use dns::*;
 pub use error::{ConfigError, ConfigErrors};
 pub use health::*;
-pub use loader::{load, load_str, Format, Loaded, MAX_FILE_BYTES};
+pub use loader::{load, load_str, parse_files, Format, Loaded, Parsed, MAX_FILE_BYTES};
 pub use middleware::{Middleware, MiddlewareRef};
 pub use model::*;
 pub use peer::*;
 pub use reload::*;
 pub use retry::*;
 pub use server::*;
+pub use store::*;
 pub use upstream::*;
 
 /// The JSON Schema (draft-07, the dialect editors' YAML and JSON language servers support

@@ -15,6 +15,7 @@ use crate::middleware::Middleware;
 use crate::model::{Config, ErrorPage, Listener, Route, ServerConfig};
 use crate::node::{index_path, key_path, Entry, Kind, Node, Pos};
 use crate::reload::ReloadConfig;
+use crate::store::{ResourceKind, StoreConfig, StoredResource};
 use crate::upstream::{Upstream, LB_NAME, LB_RULE};
 use crate::validate::validate;
 
@@ -22,7 +23,8 @@ use crate::validate::validate;
 pub const MAX_FILE_BYTES: u64 = 16 * 1024 * 1024;
 
 /// The top-level keys of a config file.
-const TOP_LEVEL_KEYS: [&str; 9] = [
+const TOP_LEVEL_KEYS: [&str; 10] = [
+    "config",
     "server",
     "listeners",
     "upstreams",
@@ -33,6 +35,9 @@ const TOP_LEVEL_KEYS: [&str; 9] = [
     "middlewares",
     "error_pages",
 ];
+
+/// The top-level keys that belong to one node, not to a fleet's shared store.
+const NODE_LOCAL_KEYS: [&str; 6] = ["server", "listeners", "dns", "reload", "config", "$schema"];
 
 /// A source format, chosen by file extension.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -70,10 +75,177 @@ pub struct Loaded {
     pub env_files: Vec<PathBuf>,
 }
 
-/// One parsed source file.
+/// One parsed source file, or one resource read from a config store.
+#[derive(Clone)]
 pub(crate) struct Doc {
     pub file: PathBuf,
     pub root: Node,
+    /// Values taken literally, without `${VAR}` substitution: a resource from a store
+    /// (wrapped as a config file would hold it).
+    pub literal: bool,
+    /// Shared resources, not a node-local file: a store's resource or a file being seeded
+    /// into a store. A node-local file with `config.store: etcd` may not hold routes.
+    pub shared: bool,
+}
+
+/// Config files read and parsed but not yet typed and validated: the node-local part of a
+/// config whose routes, upstreams, middlewares and error pages come from a store, built
+/// again with the store's resources on every change ([`Parsed::build_with`]).
+#[derive(Clone)]
+pub struct Parsed {
+    docs: Vec<Doc>,
+    env: Env,
+    /// The config files read, in merge order.
+    pub files: Vec<PathBuf>,
+}
+
+impl Parsed {
+    /// The `.env` files read.
+    pub fn env_files(&self) -> Vec<PathBuf> {
+        self.env.files.clone()
+    }
+
+    /// Types and validates the files alone.
+    pub fn build(&self) -> Result<Config, ConfigErrors> {
+        build(self.docs.clone(), &self.env)
+    }
+
+    /// These files with `shared`'s routes, upstreams, middlewares and error pages (its
+    /// node-local sections — `server`, `listeners`, `dns`, `reload`, `config` — left out):
+    /// what a node would serve once `shared` is seeded into its store. Also returns the
+    /// node-local keys that were left out.
+    pub fn with_shared(&self, shared: &Parsed) -> (Parsed, Vec<String>) {
+        let mut merged = self.clone();
+        let mut left_out = Vec::new();
+        for doc in &shared.docs {
+            let mut doc = doc.clone();
+            doc.shared = true;
+            if let Kind::Map(entries) = &mut doc.root.kind {
+                entries.retain(|e| {
+                    let local = NODE_LOCAL_KEYS.contains(&e.key.as_str());
+                    if local && !left_out.contains(&e.key) {
+                        left_out.push(e.key.clone());
+                    }
+                    !local
+                });
+            }
+            merged.docs.push(doc);
+        }
+        merged.env.merge(&shared.env);
+        (merged, left_out)
+    }
+
+    /// Types and validates the files together with resources from a store, as if each
+    /// resource were written in a file of its own named after its origin
+    /// (`etcd:/pylon/routes/api:3:10: rule: …`). Resource names come from their keys.
+    pub fn build_with(&self, resources: &[StoredResource]) -> Result<Config, ConfigErrors> {
+        let mut docs = self.docs.clone();
+        let mut errors = Vec::new();
+        for resource in resources {
+            let (doc, error) = stored_doc(resource);
+            docs.push(doc);
+            errors.extend(error);
+        }
+        match build(docs, &self.env) {
+            Ok(config) if errors.is_empty() => return Ok(config),
+            Ok(_) => {}
+            Err(e) => errors.extend(e.0),
+        }
+        // Inside a resource's own document the path starts at the resource itself.
+        for error in &mut errors {
+            if let Some(r) = resources
+                .iter()
+                .find(|r| error.file.as_os_str() == r.origin.as_str())
+            {
+                error.path = strip_wrapper(&error.path, r);
+            }
+        }
+        Err(ConfigErrors::sorted(errors))
+    }
+}
+
+/// The key path a resource has inside its synthetic document.
+fn wrapper_path(resource: &StoredResource) -> String {
+    match resource.kind {
+        ResourceKind::Route => index_path("routes", 0),
+        ResourceKind::ErrorPages => "error_pages".to_string(),
+        kind => key_path(kind.segment(), &resource.name),
+    }
+}
+
+fn strip_wrapper(path: &str, resource: &StoredResource) -> String {
+    let wrapper = wrapper_path(resource);
+    match path.strip_prefix(&wrapper) {
+        Some(rest) => rest.trim_start_matches('.').to_string(),
+        None => path.to_string(),
+    }
+}
+
+/// Parses one stored resource and wraps it as a config file would hold it: a route as the
+/// one item of `routes:` (named after its key when it has no `name`), an upstream or a
+/// middleware under its name, error pages as `error_pages:`. A resource that does not parse
+/// (or names itself differently from its key) still stands for its name, with a value that
+/// fails silently, so that references to it do not add "unknown upstream" errors.
+fn stored_doc(resource: &StoredResource) -> (Doc, Option<ConfigError>) {
+    let origin = PathBuf::from(&resource.origin);
+    let text = resource
+        .text
+        .strip_prefix('\u{feff}')
+        .unwrap_or(&resource.text);
+    let format = if text.trim_start().starts_with('{') {
+        Format::Json
+    } else {
+        Format::Yaml
+    };
+    let start = Pos::START;
+    let poisoned = || Node::new(Kind::Poisoned, start);
+    let (mut node, mut error) = match parse(text, format, &origin) {
+        Ok(node) => (node, None),
+        Err(mut e) => (poisoned(), Some(e.remove(0))),
+    };
+    let entry = |key: &str, value: Node| Entry {
+        key: key.to_string(),
+        key_pos: start,
+        value,
+    };
+    let wrapped = match resource.kind {
+        ResourceKind::Route => {
+            if let Kind::Map(entries) = &mut node.kind {
+                match entries.iter().find(|e| e.key == "name") {
+                    None => entries.insert(
+                        0,
+                        entry("name", Node::str(resource.name.clone(), node.pos, None)),
+                    ),
+                    Some(e) if e.value.as_str() != Some(resource.name.as_str()) => {
+                        error = Some(ConfigError::new(
+                            &origin,
+                            e.value.pos,
+                            "name",
+                            format!(
+                                "a route's name is its key's last segment, `{}`: leave `name` out or make it the same",
+                                resource.name
+                            ),
+                        ));
+                        node = poisoned();
+                    }
+                    Some(_) => {}
+                }
+            }
+            Node::new(Kind::Seq(vec![node]), start)
+        }
+        ResourceKind::Upstream | ResourceKind::Middleware => {
+            Node::new(Kind::Map(vec![entry(&resource.name, node)]), start)
+        }
+        ResourceKind::ErrorPages => node,
+    };
+    let root = Kind::Map(vec![entry(resource.kind.segment(), wrapped)]);
+    let doc = Doc {
+        file: origin,
+        root: Node::new(root, start),
+        literal: true,
+        shared: true,
+    };
+    (doc, error)
 }
 
 /// Loads a config file, or every `*.yaml`, `*.yml`, `*.toml` and `*.json` file of a
@@ -82,6 +254,17 @@ pub(crate) struct Doc {
 /// `.env` beside the file (or in the directory), then `.env` in the working directory,
 /// provide `${VAR}` values not set in the process environment.
 pub fn load(path: &Path) -> Result<Loaded, ConfigErrors> {
+    let parsed = parse_files(path)?;
+    let config = parsed.build()?;
+    Ok(Loaded {
+        config,
+        files: parsed.files,
+        env_files: parsed.env.files,
+    })
+}
+
+/// Reads and parses the config files as [`load`] does, without typing or validating them.
+pub fn parse_files(path: &Path) -> Result<Parsed, ConfigErrors> {
     let (files, env_dir) = if path.is_dir() {
         (list_dir(path)?, path.to_path_buf())
     } else {
@@ -114,6 +297,8 @@ pub fn load(path: &Path) -> Result<Loaded, ConfigErrors> {
             Ok(root) => docs.push(Doc {
                 file: file.clone(),
                 root,
+                literal: false,
+                shared: false,
             }),
             Err(mut e) => errors.append(&mut e),
         }
@@ -121,12 +306,7 @@ pub fn load(path: &Path) -> Result<Loaded, ConfigErrors> {
     if !errors.is_empty() {
         return Err(ConfigErrors::sorted(errors));
     }
-    let config = build(docs, &env)?;
-    Ok(Loaded {
-        config,
-        files,
-        env_files: env.files,
-    })
+    Ok(Parsed { docs, env, files })
 }
 
 /// Loads a config from text, as if read from `origin` (used in messages only). Reads no
@@ -138,6 +318,8 @@ pub fn load_str(text: &str, format: Format, origin: &Path) -> Result<Config, Con
         vec![Doc {
             file: origin.to_path_buf(),
             root,
+            literal: false,
+            shared: false,
         }],
         &Env::default(),
     )
@@ -230,6 +412,7 @@ impl<T> Piece<'_, T> {
 #[derive(Default)]
 pub(crate) struct Pieces<'a> {
     pub server: Option<(ServerConfig, &'a Doc, Pos)>,
+    pub store: Option<Piece<'a, StoreConfig>>,
     pub dns: Option<Piece<'a, DnsConfig>>,
     pub reload: Option<Piece<'a, ReloadConfig>>,
     /// The top-level `upstream` of load-balancer mode; its `name_pos` is the key's
@@ -254,7 +437,7 @@ pub(crate) struct Pieces<'a> {
 /// Substitutes, types, validates and merges parsed documents.
 fn build(mut docs: Vec<Doc>, env: &Env) -> Result<Config, ConfigErrors> {
     let mut errors = Vec::new();
-    for doc in &mut docs {
+    for doc in docs.iter_mut().filter(|d| !d.literal) {
         substitute(&mut doc.root, "", env, &doc.file, &mut errors);
     }
     let mut pieces = Pieces::default();
@@ -283,6 +466,7 @@ fn build(mut docs: Vec<Doc>, env: &Env) -> Result<Config, ConfigErrors> {
         reload: pieces.reload.map(|p| p.value).unwrap_or_default(),
         middlewares: pieces.middlewares.into_iter().map(|p| p.value).collect(),
         error_pages: pieces.error_pages.map(|p| p.value).unwrap_or_default(),
+        config: pieces.store.map(|p| p.value),
     })
 }
 
@@ -311,6 +495,12 @@ fn collect<'a>(doc: &'a Doc, pieces: &mut Pieces<'a>, errors: &mut Vec<ConfigErr
                 let first = pieces.dns.as_ref().map(|p| (p.doc, p.name_pos));
                 if let Some(piece) = once(first, doc, entry, errors) {
                     pieces.dns = Some(piece);
+                }
+            }
+            "config" => {
+                let first = pieces.store.as_ref().map(|p| (p.doc, p.name_pos));
+                if let Some(piece) = once(first, doc, entry, errors) {
+                    pieces.store = Some(piece);
                 }
             }
             "reload" => {

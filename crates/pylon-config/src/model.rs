@@ -63,6 +63,17 @@ pub struct Config {
     /// text page.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub error_pages: BTreeMap<String, ErrorPage>,
+    /// Where routes, upstreams, middlewares and error pages come from: this file (the
+    /// default), or etcd, shared by a fleet (`{ store: etcd, endpoints: [...], prefix: /pylon }`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config: Option<crate::StoreConfig>,
+}
+
+impl Config {
+    /// The etcd store settings, when the shared part of the config lives in etcd.
+    pub fn etcd(&self) -> Option<&crate::StoreConfig> {
+        self.config.as_ref().filter(|c| c.is_etcd())
+    }
 }
 
 /// A custom body for Pylon's own error responses. `{status}`, `{error}` (the message) and

@@ -2,6 +2,7 @@
 //! files, references resolve, rules parse, values in range. Each error points at the value
 //! it is about (or at the key, when the key's presence is the problem).
 
+mod store;
 mod upstream;
 
 use std::collections::{hash_map, BTreeSet, HashMap};
@@ -26,6 +27,7 @@ pub(crate) fn validate(pieces: &Pieces<'_>, errors: &mut Vec<ConfigError>) {
     middlewares(pieces, errors);
     error_pages(pieces, errors);
     routes(pieces, errors);
+    store::store(pieces, errors);
 }
 
 fn middlewares(pieces: &Pieces<'_>, errors: &mut Vec<ConfigError>) {

@@ -1,4 +1,5 @@
-//! The command line: `pylon [run] -c FILE`, `pylon check -c FILE`, `pylon schema`.
+//! The command line: `pylon [run] -c FILE`, `pylon check -c FILE`, `pylon schema`,
+//! `pylon store seed -c FILE --from FILE`.
 
 use clap::{Parser, Subcommand};
 use std::net::SocketAddr;
@@ -48,4 +49,26 @@ pub enum Command {
     Check,
     /// Print the JSON Schema of the config file.
     Schema,
+    /// The shared config store of a fleet (`config: { store: etcd, … }` in `-c`'s file).
+    Store {
+        #[command(subcommand)]
+        command: StoreCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum StoreCommand {
+    /// Fill an empty etcd prefix with a config file's routes, upstreams, middlewares and
+    /// error pages.
+    ///
+    /// They are checked first with this node's file (`-c`) as every node will build them,
+    /// and written in one transaction; the file's node-local sections (`server`,
+    /// `listeners`, `dns`, `reload`) are not written. A prefix that holds any key is
+    /// refused.
+    Seed {
+        /// The config file (or directory) whose routes, upstreams, middlewares and error
+        /// pages to write.
+        #[arg(long)]
+        from: PathBuf,
+    },
 }

@@ -97,13 +97,21 @@ pub fn resolver(dns: &DnsConfig) -> Result<Resolver, String> {
     })
 }
 
+/// What keeps the running config up to date.
+pub enum Follow {
+    /// The config files (watched, and SIGHUP).
+    File(crate::reload::ReloadService),
+    /// An etcd prefix (watched, and SIGHUP).
+    Etcd(crate::etcd::EtcdWatch),
+}
+
 /// Builds the Pingora server: one proxy service listening on every listener, plus the
-/// background services (active health checks, DNS refresh, config reload).
+/// background services (active health checks, DNS refresh, config reload or etcd watch).
 pub fn build_server(
     config: &Config,
     snapshot: SharedSnapshot,
     resolver: Arc<Resolver>,
-    reload: crate::reload::ReloadService,
+    follow: Follow,
     opt: Opt,
 ) -> Server {
     let conf = server_conf(&config.server, opt.daemon);
@@ -142,10 +150,16 @@ pub fn build_server(
         "dns refresh",
         DnsRefreshService::new(snapshot, resolver, config.dns.refresh),
     ));
-    server.add_service(background_service(
-        "config reload",
-        crate::reload::ReloadTask(Arc::new(reload)),
-    ));
+    match follow {
+        Follow::File(reload) => server.add_service(background_service(
+            "config reload",
+            crate::reload::ReloadTask(Arc::new(reload)),
+        )),
+        Follow::Etcd(watch) => server.add_service(background_service(
+            "etcd watch",
+            crate::etcd::EtcdTask(Arc::new(watch)),
+        )),
+    };
     server
 }
 

@@ -3,12 +3,15 @@
 
 mod cli;
 mod engine;
+mod etcd;
 mod reload;
+mod seed;
 
 use anyhow::Context;
 use arc_swap::ArcSwap;
 use clap::Parser;
-use cli::{Cli, Command};
+use cli::{Cli, Command, StoreCommand};
+use engine::Follow;
 use pingora::server::configuration::Opt;
 use pylon_core::apply::Applier;
 use pylon_core::Snapshot;
@@ -51,19 +54,60 @@ fn source(cli: &Cli) -> ConfigSource {
 }
 
 /// Loads the config, applies `--bind`, and prints every error if it is invalid; `outcome`
-/// tells the user what the errors mean for this command.
-fn load(cli: &Cli, outcome: &str) -> Result<pylon_config::Loaded, ExitCode> {
-    source(cli).load().map_err(|errors| {
-        for error in &errors {
-            eprintln!("{error}");
-        }
-        eprintln!(
-            "{}: {} error(s){outcome}",
-            cli.config.display(),
-            errors.len()
-        );
+/// tells the user what the errors mean for this command. Also returns the parsed files.
+fn load(
+    cli: &Cli,
+    outcome: &str,
+) -> Result<(pylon_config::Parsed, pylon_config::Loaded), ExitCode> {
+    source(cli)
+        .parse()
+        .map_err(|errors| print_errors(&cli.config.display().to_string(), &errors, outcome))
+}
+
+/// Prints every error, then how many there were in `what` and what that means.
+fn print_errors(what: &str, errors: &[impl std::fmt::Display], outcome: &str) -> ExitCode {
+    for error in errors {
+        eprintln!("{error}");
+    }
+    eprintln!("{what}: {} error(s){outcome}", errors.len());
+    ExitCode::FAILURE
+}
+
+/// With `config.store: etcd`, the config built from the node's files and the prefix read
+/// with `read` (the store's settings and what was read, too); else `config` as it is.
+fn with_store(
+    cli: &Cli,
+    parsed: &pylon_config::Parsed,
+    config: pylon_config::Config,
+    read: impl FnOnce(&pylon_config::StoreConfig) -> Result<pylon_store::Contents, String>,
+    outcome: &str,
+) -> Result<
+    (
+        pylon_config::Config,
+        Option<(pylon_config::StoreConfig, pylon_store::Contents)>,
+    ),
+    ExitCode,
+> {
+    let Some(settings) = config.etcd().cloned() else {
+        return Ok((config, None));
+    };
+    let contents = read(&settings).map_err(|e| {
+        eprintln!("{e}{outcome}");
         ExitCode::FAILURE
-    })
+    })?;
+    let what = format!(
+        "{} with etcd prefix {}",
+        cli.config.display(),
+        settings.prefix
+    );
+    let mut config = contents
+        .assemble(parsed)
+        .map_err(|errors| print_errors(&what, &errors.0, outcome))?;
+    reload::apply_bind(&mut config, cli.bind).map_err(|e| {
+        eprintln!("{e}{outcome}");
+        ExitCode::FAILURE
+    })?;
+    Ok((config, Some((settings, contents))))
 }
 
 /// Checks that every listener address can be bound, before Pingora starts: Pingora reports
@@ -94,18 +138,29 @@ fn check_listeners(config: &pylon_config::Config) -> Result<(), String> {
 }
 
 fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
-    let loaded = match load(cli, "; nothing was started") {
+    let (parsed, loaded) = match load(cli, "; nothing was started") {
         Ok(loaded) => loaded,
         Err(code) => return Ok(code),
     };
-    let config = &loaded.config;
     if !cli.upgrade {
-        if let Err(e) = check_listeners(config) {
+        if let Err(e) = check_listeners(&loaded.config) {
             eprintln!("{e}; nothing was started");
             return Ok(ExitCode::FAILURE);
         }
     }
-    init_logging(cli.log_level.as_deref(), config.server.error_log.as_deref())?;
+    let error_log = loaded.config.server.error_log.clone();
+    init_logging(cli.log_level.as_deref(), error_log.as_deref())?;
+    let (config, store) = match with_store(
+        cli,
+        &parsed,
+        loaded.config.clone(),
+        etcd::read_at_start,
+        "; nothing was started",
+    ) {
+        Ok(found) => found,
+        Err(code) => return Ok(code),
+    };
+    let config = &config;
     let resolver = Arc::new(engine::resolver(&config.dns).map_err(anyhow::Error::msg)?);
     let snapshot = Snapshot::compile(config, 1, &resolver).context("compiling the config")?;
     let shared = Arc::new(ArcSwap::from_pointee(snapshot));
@@ -115,10 +170,31 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
         ..Opt::default()
     };
     let applier = Arc::new(Applier::new(shared.clone(), resolver.clone()));
-    let mut watched = loaded.files.clone();
-    watched.extend(loaded.env_files.iter().cloned());
-    let reload = ReloadService::new(source(cli), applier, config.reload.clone(), watched);
-    let server = engine::build_server(config, shared, resolver, reload, opt);
+    let follow = match store {
+        Some((settings, contents)) => {
+            log::info!("read {}", etcd::describe(&settings, &contents));
+            if contents.is_empty() {
+                etcd::log_empty(&settings);
+            }
+            Follow::Etcd(etcd::EtcdWatch::new(
+                parsed,
+                settings,
+                applier,
+                contents.revision,
+            ))
+        }
+        None => {
+            let mut watched = loaded.files.clone();
+            watched.extend(loaded.env_files.iter().cloned());
+            Follow::File(ReloadService::new(
+                source(cli),
+                applier,
+                config.reload.clone(),
+                watched,
+            ))
+        }
+    };
+    let server = engine::build_server(config, shared, resolver, follow, opt);
     log::info!(
         "pylon {} serving {}",
         env!("CARGO_PKG_VERSION"),
@@ -128,14 +204,21 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
 }
 
 fn check(cli: &Cli) -> anyhow::Result<ExitCode> {
-    let config = match load(cli, "") {
-        Ok(loaded) => loaded.config,
+    let (parsed, loaded) = match load(cli, "") {
+        Ok(loaded) => loaded,
+        Err(code) => return Ok(code),
+    };
+    let (config, store) = match with_store(cli, &parsed, loaded.config, etcd::read_once, "") {
+        Ok(found) => found,
         Err(code) => return Ok(code),
     };
     let resolver = engine::resolver(&config.dns).map_err(anyhow::Error::msg)?;
     Snapshot::compile(&config, 1, &resolver).context("compiling the config")?;
+    let from = store
+        .map(|(settings, contents)| format!("; from {}", etcd::describe(&settings, &contents)))
+        .unwrap_or_default();
     println!(
-        "{}: ok ({} listeners, {} upstreams, {} routes)",
+        "{}: ok ({} listeners, {} upstreams, {} routes{from})",
         cli.config.display(),
         config.listeners.len(),
         config.upstreams.len(),
@@ -155,6 +238,9 @@ fn main() -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Some(Command::Check) => check(&cli),
+        Some(Command::Store {
+            command: StoreCommand::Seed { ref from },
+        }) => seed::seed(&cli, from),
         Some(Command::Run) | None => run(&cli),
     }
 }

@@ -33,16 +33,39 @@ impl ConfigSource {
     /// Loads and validates the config, with the command line's changes; on failure, every
     /// error.
     pub fn load(&self) -> Result<pylon_config::Loaded, Vec<String>> {
-        let mut loaded = pylon_config::load(&self.path)
-            .map_err(|errors| errors.0.iter().map(ToString::to_string).collect::<Vec<_>>())?;
-        if let Some(bind) = self.bind {
-            match loaded.config.listeners.first_mut() {
-                Some(first) => first.address = bind,
-                None => return Err(vec!["--bind given but the config has no listener".into()]),
-            }
-        }
-        Ok(loaded)
+        self.parse().map(|(_, loaded)| loaded)
     }
+
+    /// Like [`ConfigSource::load`], also returning the parsed files (a node whose routes
+    /// come from a store builds its config again from them on every change).
+    pub fn parse(&self) -> Result<(pylon_config::Parsed, pylon_config::Loaded), Vec<String>> {
+        let strings = |errors: pylon_config::ConfigErrors| {
+            errors.0.iter().map(ToString::to_string).collect::<Vec<_>>()
+        };
+        let parsed = pylon_config::parse_files(&self.path).map_err(strings)?;
+        let mut config = parsed.build().map_err(strings)?;
+        apply_bind(&mut config, self.bind).map_err(|e| vec![e])?;
+        let loaded = pylon_config::Loaded {
+            config,
+            files: parsed.files.clone(),
+            env_files: parsed.env_files(),
+        };
+        Ok((parsed, loaded))
+    }
+}
+
+/// `--bind`: replaces the first listener's address.
+pub fn apply_bind(
+    config: &mut pylon_config::Config,
+    bind: Option<SocketAddr>,
+) -> Result<(), String> {
+    if let Some(bind) = bind {
+        match config.listeners.first_mut() {
+            Some(first) => first.address = bind,
+            None => return Err("--bind given but the config has no listener".into()),
+        }
+    }
+    Ok(())
 }
 
 /// One file's identity and state: a change to any of these is a change of the file.
@@ -119,6 +142,14 @@ impl ReloadService {
                 return;
             }
         };
+        if loaded.config.etcd().is_some() {
+            // The running node takes its routes from this file: switching it to a store
+            // here would apply an empty route set.
+            log::error!(
+                "config reload ({why}) refused: `config.store: etcd` needs a restart to take effect; still serving generation {running}"
+            );
+            return;
+        }
         let mut files = loaded.files.clone();
         files.extend(loaded.env_files.iter().cloned());
         *self.files.lock().unwrap_or_else(|p| p.into_inner()) = files;

@@ -8,6 +8,7 @@
 
 pub mod client;
 pub mod configs;
+pub mod etcd;
 pub mod load;
 pub mod origin;
 pub mod pki;

@@ -11,6 +11,7 @@ mod formats;
 mod lb;
 mod middlewares;
 mod schema;
+mod store;
 mod upstream_errors;
 mod upstreams;
 
