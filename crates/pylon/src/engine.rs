@@ -8,6 +8,7 @@ use pingora::server::configuration::{Opt, ServerConf};
 use pingora::server::Server;
 use pingora::services::background::background_service;
 use pylon_config::{Config, DnsConfig, ServerConfig};
+use pylon_core::middleware::jwt::JwksRefreshService;
 use pylon_core::upstream::dns_refresh::DnsRefreshService;
 use pylon_core::{PylonProxy, SharedSnapshot};
 use pylon_upstream::dns::{DnsSettings, LookupStrategy, Resolver};
@@ -89,7 +90,7 @@ pub fn resolver(dns: &DnsConfig) -> Result<Resolver, String> {
 }
 
 /// Builds the Pingora server: one proxy service listening on every listener, plus the
-/// background services (active health checks, DNS refresh).
+/// background services (active health checks, DNS refresh, `jwt` JWKS refresh).
 pub fn build_server(
     config: &Config,
     snapshot: SharedSnapshot,
@@ -130,6 +131,8 @@ pub fn build_server(
         "dns refresh",
         DnsRefreshService::new(snapshot, resolver, config.dns.refresh),
     ));
+    // Fetches the JWKS of every live `jwt` middleware: at start, then on its schedule.
+    server.add_service(background_service("jwks refresh", JwksRefreshService));
     server
 }
 
