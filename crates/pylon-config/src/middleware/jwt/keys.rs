@@ -275,6 +275,12 @@ pub fn key_type_of(key: &PKey<Public>) -> Result<KeyType, String> {
                     key.bits()
                 ));
             }
+            // A public exponent of 1 (or an even one) makes "signatures" anyone can forge.
+            let rsa = key.rsa().map_err(|_| "the RSA key does not parse")?;
+            let e = rsa.e();
+            if e.num_bits() < 2 || !e.is_bit_set(0) {
+                return Err("the RSA key's public exponent is not an odd number above 1".into());
+            }
             Ok(KeyType::Rsa)
         }
         Id::EC => {
@@ -450,6 +456,13 @@ mod tests {
         assert!(parse_public_key(&private)
             .unwrap_err()
             .contains("private key"));
+        let e1 = Rsa::from_public_components(
+            rsa.n().to_owned().unwrap(),
+            openssl::bn::BigNum::from_u32(1).unwrap(),
+        )
+        .unwrap();
+        let e1 = PKey::from_rsa(e1).unwrap().public_key_to_pem().unwrap();
+        assert!(parse_public_key(&e1).unwrap_err().contains("exponent"));
         let short = Rsa::generate(1024).unwrap().public_key_to_pem().unwrap();
         assert!(parse_public_key(&short).unwrap_err().contains("1024 bits"));
 
