@@ -10,6 +10,7 @@ use pingora::server::configuration::{Opt, ServerConf};
 use pingora::server::Server;
 use pingora::services::background::background_service;
 use pylon_config::{Config, DnsConfig, ServerConfig};
+use pylon_core::middleware::jwt::JwksRefreshService;
 use pylon_core::upstream::dns_refresh::DnsRefreshService;
 use pylon_core::{PylonProxy, SharedSnapshot};
 use pylon_upstream::dns::{DnsSettings, LookupStrategy, Resolver};
@@ -106,7 +107,8 @@ pub enum Follow {
 }
 
 /// Builds the Pingora server: one proxy service listening on every listener, plus the
-/// background services (active health checks, DNS refresh, config reload or etcd watch).
+/// background services (active health checks, DNS refresh, `jwt` JWKS refresh, config
+/// reload or etcd watch).
 pub fn build_server(
     config: &Config,
     snapshot: SharedSnapshot,
@@ -150,6 +152,8 @@ pub fn build_server(
         "dns refresh",
         DnsRefreshService::new(snapshot, resolver, config.dns.refresh),
     ));
+    // Fetches the JWKS of every live `jwt` middleware: at start, then on its schedule.
+    server.add_service(background_service("jwks refresh", JwksRefreshService));
     match follow {
         Follow::File(reload) => server.add_service(background_service(
             "config reload",

@@ -54,11 +54,11 @@ pub struct BasicAuth {
 }
 
 /// Default realm.
-pub const DEFAULT_REALM: &str = "pylon";
+const DEFAULT_REALM: &str = "pylon";
 /// Default time a successful check is remembered.
-pub const DEFAULT_CACHE_TTL: Duration = Duration::from_secs(60);
+const DEFAULT_CACHE_TTL: Duration = Duration::from_secs(60);
 /// Default number of successful checks remembered.
-pub const DEFAULT_CACHE_SIZE: usize = 1024;
+const DEFAULT_CACHE_SIZE: usize = 1024;
 
 fn default_realm() -> String {
     DEFAULT_REALM.into()

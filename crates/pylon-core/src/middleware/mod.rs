@@ -21,7 +21,7 @@ mod cors;
 mod forward_auth;
 mod headers;
 mod ip_filter;
-mod jwt;
+pub mod jwt;
 mod limits;
 mod rate_limit;
 mod redirect;
