@@ -148,12 +148,13 @@ impl Jwks {
         self.fetch_locked(&mut state).await;
     }
 
-    /// For a request that found no key: waits for a fetch under way, or fetches unless one
-    /// was tried within the cooldown. True when the keys changed meanwhile (check again).
-    pub async fn refetch(&self) -> bool {
-        let before = self.keys.load().generation;
+    /// For a request that found no key in key set `seen` (its generation): waits for a
+    /// fetch under way, or fetches unless one was tried within the cooldown. True when the
+    /// keys changed since `seen` (check again) — also when a fetch finished between the
+    /// request's check and this call, which the cooldown would otherwise hide.
+    pub async fn refetch(&self, seen: u64) -> bool {
         let mut state = self.fetch.lock().await;
-        if self.keys.load().generation != before {
+        if self.keys.load().generation != seen {
             return true;
         }
         if state

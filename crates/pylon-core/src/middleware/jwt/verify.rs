@@ -157,9 +157,12 @@ impl Verifier {
     /// Checks `token`; when no key fits and the keys come from a JWKS, fetches it again
     /// (at most once per cooldown, shared by concurrent requests) and checks once more.
     pub async fn verify(&self, token: &str) -> Result<Arc<Verified>, Failure> {
+        // The key set the check is about to use: a fetch that lands after this counts as
+        // news, even if it finished before `refetch` looks.
+        let seen = self.jwks.as_ref().map_or(0, |j| j.keys().generation);
         match self.check(token, unix_now()) {
             Err(Failure::NoKey) => match &self.jwks {
-                Some(jwks) if jwks.refetch().await => self.check(token, unix_now()),
+                Some(jwks) if jwks.refetch(seen).await => self.check(token, unix_now()),
                 _ => Err(Failure::NoKey),
             },
             other => other,
