@@ -19,9 +19,13 @@
 //! The model: [`Config`] (`model`), [`Upstream`] with its balancing and timeouts
 //! (`upstream`), [`Server`] and [`ServerAddress`] (`server`), [`PeerOptions`] (`peer`),
 //! [`HealthCheck`] and [`PassiveHealth`] (`health`), [`Retries`] (`retry`), [`DnsConfig`]
-//! (`dns`), [`Middleware`] with one module per type (`middleware`).
+//! (`dns`), [`AdminConfig`] (`admin`), [`Middleware`] with one module per type (`middleware`).
+//!
+//! Writing back: [`parse_value`] reads API bodies into JSON values with the loader's parser
+//! and errors, and [`to_yaml`] writes a document that loads back to the same values (`value`).
 
 mod addr;
+mod admin;
 mod de;
 mod dns;
 pub mod duration;
@@ -40,12 +44,14 @@ mod server;
 mod toml_doc;
 mod upstream;
 mod validate;
+mod value;
 mod yaml;
 
+pub use admin::*;
 pub use dns::*;
 pub use error::{ConfigError, ConfigErrors};
 pub use health::*;
-pub use loader::{load, load_str, Format, Loaded, MAX_FILE_BYTES};
+pub use loader::{load, load_replacing, load_str, Format, Loaded, Origin, Origins, MAX_FILE_BYTES};
 pub use middleware::{Middleware, MiddlewareRef};
 pub use model::*;
 pub use peer::*;
@@ -53,6 +59,7 @@ pub use reload::*;
 pub use retry::*;
 pub use server::*;
 pub use upstream::*;
+pub use value::{escape_env, parse_value, to_yaml};
 
 /// The JSON Schema (draft-07, the dialect editors' YAML and JSON language servers support
 /// best) of a config file, for `pylon schema`.

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use serde::de::DeserializeOwned;
 
+use crate::admin::AdminConfig;
 use crate::de::{did_you_mean, from_node, unknown_key_message};
 use crate::dns::DnsConfig;
 use crate::env::{substitute, Env};
@@ -22,8 +23,9 @@ use crate::validate::validate;
 pub const MAX_FILE_BYTES: u64 = 16 * 1024 * 1024;
 
 /// The top-level keys of a config file.
-const TOP_LEVEL_KEYS: [&str; 9] = [
+const TOP_LEVEL_KEYS: [&str; 10] = [
     "server",
+    "admin",
     "listeners",
     "upstreams",
     "routes",
@@ -68,6 +70,31 @@ pub struct Loaded {
     /// The `.env` files read (beside the config, then in the working directory); a watcher
     /// may want to reload when they change too.
     pub env_files: Vec<PathBuf>,
+    /// Where each route, upstream and named middleware is defined.
+    pub origins: Origins,
+}
+
+/// Where a named entry is defined: its file and the position of its name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Origin {
+    pub file: PathBuf,
+    pub line: usize,
+    pub column: usize,
+}
+
+impl std::fmt::Display for Origin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}:{}", self.file.display(), self.line, self.column)
+    }
+}
+
+/// Where the routes, upstreams and named middlewares of a loaded config are defined, by
+/// name (the admin API uses it to tell which file a resource belongs to).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Origins {
+    pub routes: BTreeMap<String, Origin>,
+    pub upstreams: BTreeMap<String, Origin>,
+    pub middlewares: BTreeMap<String, Origin>,
 }
 
 /// One parsed source file.
@@ -82,8 +109,26 @@ pub(crate) struct Doc {
 /// `.env` beside the file (or in the directory), then `.env` in the working directory,
 /// provide `${VAR}` values not set in the process environment.
 pub fn load(path: &Path) -> Result<Loaded, ConfigErrors> {
+    load_inner(path, None)
+}
+
+/// Loads like [`load`], but as if `file` (the config file itself, or a file of the config
+/// directory, which need not exist yet) held `text`: what the config would be once `text`
+/// is written there. Nothing is written.
+pub fn load_replacing(path: &Path, file: &Path, text: &str) -> Result<Loaded, ConfigErrors> {
+    load_inner(path, Some((file, text)))
+}
+
+fn load_inner(path: &Path, replacing: Option<(&Path, &str)>) -> Result<Loaded, ConfigErrors> {
     let (files, env_dir) = if path.is_dir() {
-        (list_dir(path)?, path.to_path_buf())
+        let mut files = list_dir_allowing_empty(path, replacing.is_some())?;
+        if let Some((file, _)) = replacing {
+            if !files.iter().any(|f| f == file) {
+                files.push(file.to_path_buf());
+                files.sort_by(|a, b| a.file_name().cmp(&b.file_name()));
+            }
+        }
+        (files, path.to_path_buf())
     } else {
         let dir = path
             .parent()
@@ -110,7 +155,13 @@ pub fn load(path: &Path) -> Result<Loaded, ConfigErrors> {
 
     let mut docs = Vec::new();
     for file in &files {
-        match read(file).and_then(|text| parse(&text, format_of(file)?, file)) {
+        let text = match replacing {
+            Some((replaced, text)) if replaced == file => {
+                Ok(text.strip_prefix('\u{feff}').unwrap_or(text).to_string())
+            }
+            _ => read(file),
+        };
+        match text.and_then(|text| parse(&text, format_of(file)?, file)) {
             Ok(root) => docs.push(Doc {
                 file: file.clone(),
                 root,
@@ -121,11 +172,12 @@ pub fn load(path: &Path) -> Result<Loaded, ConfigErrors> {
     if !errors.is_empty() {
         return Err(ConfigErrors::sorted(errors));
     }
-    let config = build(docs, &env)?;
+    let (config, origins) = build(docs, &env)?;
     Ok(Loaded {
         config,
         files,
         env_files: env.files,
+        origins,
     })
 }
 
@@ -141,6 +193,7 @@ pub fn load_str(text: &str, format: Format, origin: &Path) -> Result<Config, Con
         }],
         &Env::default(),
     )
+    .map(|(config, _)| config)
 }
 
 fn format_of(file: &Path) -> Result<Format, Vec<ConfigError>> {
@@ -152,7 +205,9 @@ fn format_of(file: &Path) -> Result<Format, Vec<ConfigError>> {
     })
 }
 
-fn list_dir(dir: &Path) -> Result<Vec<PathBuf>, ConfigErrors> {
+/// The config files of `dir`; an empty directory is an error unless `empty_ok` (a file is
+/// about to be added).
+fn list_dir_allowing_empty(dir: &Path, empty_ok: bool) -> Result<Vec<PathBuf>, ConfigErrors> {
     let fail = |m: String| ConfigErrors(vec![ConfigError::file(dir, m)]);
     let entries =
         std::fs::read_dir(dir).map_err(|e| fail(format!("cannot read directory: {e}")))?;
@@ -166,7 +221,7 @@ fn list_dir(dir: &Path) -> Result<Vec<PathBuf>, ConfigErrors> {
         }
     }
     files.sort_by(|a, b| a.file_name().cmp(&b.file_name()));
-    if files.is_empty() {
+    if files.is_empty() && !empty_ok {
         return Err(fail(
             "no .yaml, .yml, .toml or .json file in this directory".into(),
         ));
@@ -232,6 +287,7 @@ pub(crate) struct Pieces<'a> {
     pub server: Option<(ServerConfig, &'a Doc, Pos)>,
     pub dns: Option<Piece<'a, DnsConfig>>,
     pub reload: Option<Piece<'a, ReloadConfig>>,
+    pub admin: Option<Piece<'a, AdminConfig>>,
     /// The top-level `upstream` of load-balancer mode; its `name_pos` is the key's
     /// position.
     pub lb: Option<Piece<'a, Upstream>>,
@@ -252,7 +308,7 @@ pub(crate) struct Pieces<'a> {
 }
 
 /// Substitutes, types, validates and merges parsed documents.
-fn build(mut docs: Vec<Doc>, env: &Env) -> Result<Config, ConfigErrors> {
+fn build(mut docs: Vec<Doc>, env: &Env) -> Result<(Config, Origins), ConfigErrors> {
     let mut errors = Vec::new();
     for doc in &mut docs {
         substitute(&mut doc.root, "", env, &doc.file, &mut errors);
@@ -265,6 +321,7 @@ fn build(mut docs: Vec<Doc>, env: &Env) -> Result<Config, ConfigErrors> {
     if !errors.is_empty() {
         return Err(ConfigErrors::sorted(errors));
     }
+    let origins = origins(&pieces);
     let mut upstreams: BTreeMap<String, Upstream> =
         pieces.upstreams.into_iter().map(|p| p.value).collect();
     let mut routes: Vec<Route> = pieces.routes.into_iter().map(|p| p.value).collect();
@@ -273,7 +330,7 @@ fn build(mut docs: Vec<Doc>, env: &Env) -> Result<Config, ConfigErrors> {
         upstreams.insert(LB_NAME.to_string(), lb.value);
         routes.push(Route::to_upstream(LB_NAME, LB_RULE, LB_NAME));
     }
-    Ok(Config {
+    let config = Config {
         server: pieces.server.map(|(s, _, _)| s).unwrap_or_default(),
         listeners: pieces.listeners.into_iter().map(|p| p.value).collect(),
         upstreams,
@@ -281,9 +338,45 @@ fn build(mut docs: Vec<Doc>, env: &Env) -> Result<Config, ConfigErrors> {
         upstream: None,
         dns: pieces.dns.map(|p| p.value).unwrap_or_default(),
         reload: pieces.reload.map(|p| p.value).unwrap_or_default(),
+        admin: pieces.admin.map(|p| p.value),
         middlewares: pieces.middlewares.into_iter().map(|p| p.value).collect(),
         error_pages: pieces.error_pages.map(|p| p.value).unwrap_or_default(),
-    })
+    };
+    Ok((config, origins))
+}
+
+/// Where each named entry of valid pieces is written (names are unique by then).
+fn origins(pieces: &Pieces<'_>) -> Origins {
+    fn origin<T>(piece: &Piece<'_, T>) -> Origin {
+        Origin {
+            file: piece.doc.file.clone(),
+            line: piece.name_pos.line,
+            column: piece.name_pos.column,
+        }
+    }
+    let mut origins = Origins {
+        routes: pieces
+            .routes
+            .iter()
+            .map(|p| (p.value.name.clone(), origin(p)))
+            .collect(),
+        upstreams: pieces
+            .upstreams
+            .iter()
+            .map(|p| (p.value.0.clone(), origin(p)))
+            .collect(),
+        middlewares: pieces
+            .middlewares
+            .iter()
+            .map(|p| (p.value.0.clone(), origin(p)))
+            .collect(),
+    };
+    // Load-balancer mode's upstream and route are written as the `upstream` key.
+    if let Some(lb) = &pieces.lb {
+        origins.upstreams.insert(LB_NAME.to_string(), origin(lb));
+        origins.routes.insert(LB_NAME.to_string(), origin(lb));
+    }
+    origins
 }
 
 /// Types one document's top level into `pieces`.
@@ -317,6 +410,12 @@ fn collect<'a>(doc: &'a Doc, pieces: &mut Pieces<'a>, errors: &mut Vec<ConfigErr
                 let first = pieces.reload.as_ref().map(|p| (p.doc, p.name_pos));
                 if let Some(piece) = once(first, doc, entry, errors) {
                     pieces.reload = Some(piece);
+                }
+            }
+            "admin" => {
+                let first = pieces.admin.as_ref().map(|p| (p.doc, p.name_pos));
+                if let Some(piece) = once(first, doc, entry, errors) {
+                    pieces.admin = Some(piece);
                 }
             }
             "upstream" => {

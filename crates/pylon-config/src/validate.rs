@@ -26,6 +26,9 @@ pub(crate) fn validate(pieces: &Pieces<'_>, errors: &mut Vec<ConfigError>) {
     middlewares(pieces, errors);
     error_pages(pieces, errors);
     routes(pieces, errors);
+    if let Some(admin) = &pieces.admin {
+        crate::admin::validate(admin, errors);
+    }
 }
 
 fn middlewares(pieces: &Pieces<'_>, errors: &mut Vec<ConfigError>) {

@@ -89,12 +89,13 @@ pub fn resolver(dns: &DnsConfig) -> Result<Resolver, String> {
 }
 
 /// Builds the Pingora server: one proxy service listening on every listener, plus the
-/// background services (active health checks, DNS refresh, config reload).
+/// background services (active health checks, DNS refresh, config reload, the admin API).
 pub fn build_server(
     config: &Config,
     snapshot: SharedSnapshot,
     resolver: Arc<Resolver>,
     reload: crate::reload::ReloadService,
+    admin: Option<pylon_admin::AdminService>,
     opt: Opt,
 ) -> Server {
     let conf = server_conf(&config.server, opt.daemon);
@@ -135,6 +136,9 @@ pub fn build_server(
         "config reload",
         crate::reload::ReloadTask(Arc::new(reload)),
     ));
+    if let Some(admin) = admin {
+        server.add_service(background_service("admin api", admin));
+    }
     server
 }
 

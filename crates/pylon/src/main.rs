@@ -105,6 +105,20 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::FAILURE);
         }
     }
+    // Bound now, like the listeners are checked: a taken admin port stops the start.
+    let admin_listener = match &config.admin {
+        Some(admin) if !cli.upgrade => match pylon_admin::bind(admin.listen) {
+            Ok(listener) => Some(listener),
+            Err(e) => {
+                eprintln!(
+                    "admin API: cannot listen on {}: {e}; nothing was started",
+                    admin.listen
+                );
+                return Ok(ExitCode::FAILURE);
+            }
+        },
+        _ => None,
+    };
     init_logging(cli.log_level.as_deref(), config.server.error_log.as_deref())?;
     let resolver = Arc::new(engine::resolver(&config.dns).map_err(anyhow::Error::msg)?);
     let snapshot = Snapshot::compile(config, 1, &resolver).context("compiling the config")?;
@@ -117,8 +131,14 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
     let applier = Arc::new(Applier::new(shared.clone(), resolver.clone()));
     let mut watched = loaded.files.clone();
     watched.extend(loaded.env_files.iter().cloned());
+    let admin = config.admin.as_ref().map(|settings| {
+        let store = Arc::new(pylon_admin::FileStore::new(&cli.config, cli.bind));
+        let admin =
+            pylon_admin::Admin::new(settings, applier.clone(), store, env!("CARGO_PKG_VERSION"));
+        pylon_admin::AdminService::new(Arc::new(admin), admin_listener)
+    });
     let reload = ReloadService::new(source(cli), applier, config.reload.clone(), watched);
-    let server = engine::build_server(config, shared, resolver, reload, opt);
+    let server = engine::build_server(config, shared, resolver, reload, admin, opt);
     log::info!(
         "pylon {} serving {}",
         env!("CARGO_PKG_VERSION"),

@@ -18,7 +18,7 @@ use async_trait::async_trait;
 use pingora::server::ShutdownWatch;
 use pingora::services::background::BackgroundService;
 use pylon_config::{ReloadConfig, MIN_WATCH_INTERVAL};
-use pylon_core::apply::Applier;
+use pylon_core::apply::{Applier, ReloadOutcome};
 
 /// Where the config comes from, and what the command line changes in it.
 #[derive(Debug, Clone)]
@@ -103,6 +103,16 @@ impl ReloadService {
             .collect()
     }
 
+    /// Remembers the outcome for the admin API's status.
+    fn record(&self, why: &str, generation: u64, errors: Vec<String>) {
+        self.applier.record_reload(ReloadOutcome {
+            trigger: why.to_string(),
+            at: SystemTime::now(),
+            generation,
+            errors,
+        });
+    }
+
     /// Loads, validates and applies the config; logs what happened. Blocking.
     fn reload(&self, why: &str) {
         let running = self.applier.snapshot().load().generation;
@@ -113,9 +123,10 @@ impl ReloadService {
                     "config reload ({why}) refused, {} error(s); still serving generation {running}",
                     errors.len()
                 );
-                for e in errors {
+                for e in &errors {
                     log::error!("{e}");
                 }
+                self.record(why, running, errors);
                 return;
             }
         };
@@ -128,9 +139,11 @@ impl ReloadService {
                 log::error!(
                     "config reload ({why}) refused: {e}; still serving generation {running}"
                 );
+                self.record(why, running, vec![e.to_string()]);
                 return;
             }
         };
+        self.record(why, applied.generation, Vec::new());
         if applied.unchanged {
             log::info!(
                 "config reload ({why}): no change; generation {} keeps serving",
