@@ -912,6 +912,18 @@ fn the_openapi_document_lists_every_path_and_swagger_ui_is_served_from_the_binar
         .get("name")
         .is_some());
 
+    // Unknown endpoints and methods answer in the shared error format too.
+    let nope = get(&pylon, "/api/v1/nope");
+    assert_eq!(
+        (nope.status, nope.json()["status"].as_u64()),
+        (404, Some(404))
+    );
+    let wrong = call(&pylon, "POST", "/api/v1/status", &[], "");
+    assert_eq!(
+        (wrong.status, wrong.json()["status"].as_u64()),
+        (405, Some(405))
+    );
+
     let page = get(&pylon, "/docs/");
     assert_eq!(page.status, 200);
     assert!(page

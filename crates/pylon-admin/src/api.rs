@@ -402,7 +402,10 @@ async fn guard(
         if let Err(wait) = limiter.take(peer.ip(), Instant::now()) {
             let mut e = ApiError::new(StatusCode::TOO_MANY_REQUESTS, "too many requests");
             let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
-            e.header = Some((header::RETRY_AFTER, HeaderValue::from(secs.max(1))));
+            e.header = Some(Box::new((
+                header::RETRY_AFTER,
+                HeaderValue::from(secs.max(1)),
+            )));
             return e.into_response();
         }
     }
@@ -458,6 +461,13 @@ pub fn router(admin: Arc<Admin>) -> (axum::Router, utoipa::openapi::OpenApi) {
         .routes(routes!(status))
         .split_for_parts();
     let router = router
+        .fallback(|| async { ApiError::not_found("no such endpoint: see /api/v1/openapi.json") })
+        .method_not_allowed_fallback(|| async {
+            ApiError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method not allowed here: see /api/v1/openapi.json",
+            )
+        })
         .layer(axum::middleware::from_fn_with_state(admin.clone(), guard))
         .layer(axum::middleware::from_fn_with_state(admin.clone(), etag))
         .layer(axum::extract::DefaultBodyLimit::max(

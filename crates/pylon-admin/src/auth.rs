@@ -127,10 +127,10 @@ impl Auth {
             "Basic realm=\"pylon admin\", charset=\"UTF-8\""
         };
         let mut e = ApiError::new(StatusCode::UNAUTHORIZED, message);
-        e.header = Some((
+        e.header = Some(Box::new((
             header::WWW_AUTHENTICATE,
             HeaderValue::from_static(challenge),
-        ));
+        )));
         e
     }
 }

@@ -13,8 +13,9 @@ pub struct ApiError {
     pub status: StatusCode,
     pub message: String,
     pub errors: Vec<String>,
-    /// `WWW-Authenticate` for 401, `Retry-After` for 429.
-    pub header: Option<(header::HeaderName, HeaderValue)>,
+    /// `WWW-Authenticate` for 401, `Retry-After` for 429 (boxed: errors travel in every
+    /// `Result` of the write path, and a header pair is most of their size).
+    pub header: Option<Box<(header::HeaderName, HeaderValue)>>,
 }
 
 /// The body of an error response.
@@ -91,7 +92,8 @@ impl IntoResponse for ApiError {
         response
             .headers_mut()
             .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-        if let Some((name, value)) = self.header {
+        if let Some(pair) = self.header {
+            let (name, value) = *pair;
             response.headers_mut().insert(name, value);
         }
         response

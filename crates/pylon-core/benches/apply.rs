@@ -23,6 +23,12 @@ use pylon_core::apply::Applier;
 use pylon_core::Snapshot;
 use pylon_upstream::dns::{DnsSettings, Resolver};
 
+/// The binary's allocator: compiling is allocation-heavy, and with glibc's malloc the same
+/// apply took three times as long (131 ms instead of 39 ms on the machine of
+/// docs/benchmarks.md).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const ROUTES: usize = 10_000;
 const UPSTREAMS: usize = 100;
 
