@@ -274,6 +274,36 @@ fn upstreams_and_middlewares_are_listed_patched_and_deleted_and_health_says_why(
         "{}",
         patched.text()
     );
+    assert_eq!(
+        get(&pylon, "/api/v1/upstreams/pool").json()["servers"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+    // PUT replaces the whole upstream, and the whole middleware.
+    let replaced = json_call(
+        &pylon,
+        "PUT",
+        "/api/v1/upstreams/pool",
+        &format!(r#"{{"servers": ["{}"]}}"#, a.address()),
+    );
+    assert_eq!(replaced.status, 200, "{}", replaced.text());
+    assert_eq!(
+        get(&pylon, "/api/v1/upstreams/pool/health").json()["servers"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    let replaced = json_call(
+        &pylon,
+        "PUT",
+        "/api/v1/middlewares/tag",
+        r#"{"name": "tag", "headers": {"response": {"set": {"X-Tag": "three"}}}}"#,
+    );
+    assert_eq!(replaced.status, 200, "{}", replaced.text());
+    assert_eq!(pylon.client().get("/p").header("x-tag"), Some("three"));
 
     // Still used by the route: refused with the reason, nothing changes.
     let refused = call(&pylon, "DELETE", "/api/v1/upstreams/pool", &[], "");

@@ -331,8 +331,9 @@ pub async fn upstream_health(
 /// errors when it was refused).
 #[utoipa::path(get, path = "/api/v1/status", tag = "status",
     responses((status = 200, description = "The process and its config", body = Status)))]
-pub async fn status(State(admin): AdminState) -> Json<Status> {
-    Json(crate::status::status(&admin))
+pub async fn status(State(admin): AdminState) -> Result<Json<Status>, ApiError> {
+    // Off the workers: it reads the API file to tell whether writes are possible.
+    blocking(move || Ok(Json(crate::status::status(&admin)))).await
 }
 
 /// The whole running config (without the `admin` section), as JSON or YAML.

@@ -378,6 +378,62 @@ mod tests {
     }
 
     #[test]
+    fn a_json_file_is_written_back_as_json_that_loads_the_same() {
+        let dir = temp_dir("json");
+        let file = dir.join("pylon.json");
+        let text = r#"{"listeners": [{"name": "web", "address": "127.0.0.1:8080"}],
+            "routes": [{"name": "r", "rule": "Path(`/`)", "respond": {"status": 200, "body": "$${X}"}}]}"#;
+        std::fs::write(&file, text).unwrap_or_else(|e| panic!("{e}"));
+        let store = FileStore::new(&file, None);
+        let stored = store.load().unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(stored.managed["routes"][0]["respond"]["body"], "${X}");
+        let mut doc = stored.managed.clone();
+        doc["routes"][0]["respond"]["body"] = "${Y} $".into();
+        let candidate = store.candidate(&doc).unwrap_or_else(|e| panic!("{e}"));
+        let body = candidate.config.routes[0]
+            .respond
+            .as_ref()
+            .and_then(|r| r.body.clone());
+        assert_eq!(body.as_deref(), Some("${Y} $"), "taken literally");
+        store.persist(&candidate).unwrap_or_else(|e| panic!("{e}"));
+        let written = std::fs::read_to_string(&file).unwrap_or_default();
+        assert!(serde_json::from_str::<Value>(&written).is_ok(), "{written}");
+        let reloaded = pylon_config::load(&file).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(reloaded.config, candidate.config);
+        assert!(dir.join("pylon.json.bak").exists());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_directory_keeps_api_resources_in_api_yaml_and_names_the_others() {
+        let dir = temp_dir("dir");
+        let base = "listeners: [{ name: web, address: \"127.0.0.1:8080\" }]\nupstreams:\n  u: { servers: [\"127.0.0.1:1\"] }\nroutes:\n  - { name: hand, rule: \"Path(`/h`)\", upstream: u }\n";
+        std::fs::write(dir.join("base.yaml"), base).unwrap_or_else(|e| panic!("{e}"));
+        let bind: SocketAddr = "127.0.0.1:9999".parse().unwrap_or_else(|e| panic!("{e}"));
+        let store = FileStore::new(&dir, Some(bind));
+        assert_eq!(store.info().mode, "directory");
+        let stored = store.load().unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(stored.managed, serde_json::json!({}));
+        assert_eq!(stored.config.listeners[0].address, bind, "--bind applies");
+        assert!(stored.elsewhere.routes["hand"]
+            .to_string()
+            .ends_with("base.yaml:5:13"));
+        let doc =
+            serde_json::json!({"routes": [{"name": "api", "rule": "Path(`/a`)", "upstream": "u"}]});
+        let candidate = store.candidate(&doc).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(candidate.config.routes.len(), 2);
+        store.persist(&candidate).unwrap_or_else(|e| panic!("{e}"));
+        let stored = store.load().unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(stored.managed["routes"][0]["name"], "api");
+        assert_eq!(stored.elsewhere.routes.len(), 1);
+        assert_eq!(
+            std::fs::read_to_string(dir.join("base.yaml")).unwrap_or_default(),
+            base
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
     fn uses_env_sees_references_not_escapes() {
         assert!(uses_env("a: ${X}"));
         assert!(uses_env("a: $$$${X} ${Y}"));
