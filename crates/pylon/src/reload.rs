@@ -61,6 +61,9 @@ pub struct ReloadService {
     /// The files the last successful load read (config files and `.env` files): a config
     /// directory is also listed again on every look, so new files count.
     files: Mutex<Vec<PathBuf>>,
+    /// The files' state when the service was made, right after the start-up load: a change
+    /// made before the watcher's thread first runs is still seen as a change.
+    initial: Mutex<Option<Vec<(PathBuf, Stamp)>>>,
 }
 
 impl ReloadService {
@@ -70,12 +73,15 @@ impl ReloadService {
         settings: ReloadConfig,
         files: Vec<PathBuf>,
     ) -> ReloadService {
-        ReloadService {
+        let mut service = ReloadService {
             source,
             applier,
             settings,
             files: Mutex::new(files),
-        }
+            initial: Mutex::new(None),
+        };
+        service.initial = Mutex::new(Some(service.fingerprint()));
+        service
     }
 
     fn files(&self) -> Vec<PathBuf> {
@@ -201,7 +207,12 @@ impl BackgroundService for ReloadTask {
                 None
             }
         };
-        let mut seen = service.fingerprint();
+        let initial = service
+            .initial
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        let mut seen = initial.unwrap_or_else(|| service.fingerprint());
         // A change seen but not yet applied: the fingerprint it had, to check it settled.
         let mut pending: Option<Vec<(PathBuf, Stamp)>> = None;
         loop {
