@@ -6,6 +6,7 @@
 
 mod harness;
 
+mod admin;
 mod balancing;
 mod cli;
 mod etcd;

@@ -19,9 +19,13 @@
 //! The model: [`Config`] (`model`), [`Upstream`] with its balancing and timeouts
 //! (`upstream`), [`Server`] and [`ServerAddress`] (`server`), [`PeerOptions`] (`peer`),
 //! [`HealthCheck`] and [`PassiveHealth`] (`health`), [`Retries`] (`retry`), [`DnsConfig`]
-//! (`dns`), [`Middleware`] with one module per type (`middleware`).
+//! (`dns`), [`AdminConfig`] (`admin`), [`Middleware`] with one module per type (`middleware`).
+//!
+//! Writing back: [`parse_value`] reads API bodies into JSON values with the loader's parser
+//! and errors, and [`to_yaml`] writes a document that loads back to the same values (`value`).
 
 mod addr;
+mod admin;
 mod de;
 mod dns;
 pub mod duration;
@@ -41,12 +45,17 @@ mod store;
 mod toml_doc;
 mod upstream;
 mod validate;
+mod value;
 mod yaml;
 
+pub use admin::*;
 pub use dns::*;
 pub use error::{ConfigError, ConfigErrors};
 pub use health::*;
-pub use loader::{load, load_str, parse_files, Format, Loaded, Parsed, MAX_FILE_BYTES};
+pub use loader::{
+    load, load_replacing, load_str, parse_files, Format, Loaded, Origin, Origins, Parsed,
+    MAX_FILE_BYTES,
+};
 pub use middleware::{Middleware, MiddlewareRef};
 pub use model::*;
 pub use peer::*;
@@ -55,6 +64,7 @@ pub use retry::*;
 pub use server::*;
 pub use store::*;
 pub use upstream::*;
+pub use value::{escape_env, parse_value, to_yaml};
 
 /// The JSON Schema (draft-07, the dialect editors' YAML and JSON language servers support
 /// best) of a config file, for `pylon schema`.

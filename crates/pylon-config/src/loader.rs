@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use serde::de::DeserializeOwned;
 
+use crate::admin::AdminConfig;
 use crate::de::{did_you_mean, from_node, unknown_key_message};
 use crate::dns::DnsConfig;
 use crate::env::{substitute, Env};
@@ -23,9 +24,10 @@ use crate::validate::validate;
 pub const MAX_FILE_BYTES: u64 = 16 * 1024 * 1024;
 
 /// The top-level keys of a config file.
-const TOP_LEVEL_KEYS: [&str; 10] = [
+const TOP_LEVEL_KEYS: [&str; 11] = [
     "config",
     "server",
+    "admin",
     "listeners",
     "upstreams",
     "routes",
@@ -37,7 +39,15 @@ const TOP_LEVEL_KEYS: [&str; 10] = [
 ];
 
 /// The top-level keys that belong to one node, not to a fleet's shared store.
-const NODE_LOCAL_KEYS: [&str; 6] = ["server", "listeners", "dns", "reload", "config", "$schema"];
+const NODE_LOCAL_KEYS: [&str; 7] = [
+    "server",
+    "listeners",
+    "dns",
+    "reload",
+    "config",
+    "admin",
+    "$schema",
+];
 
 /// A source format, chosen by file extension.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -73,6 +83,31 @@ pub struct Loaded {
     /// The `.env` files read (beside the config, then in the working directory); a watcher
     /// may want to reload when they change too.
     pub env_files: Vec<PathBuf>,
+    /// Where each route, upstream and named middleware is defined.
+    pub origins: Origins,
+}
+
+/// Where a named entry is defined: its file and the position of its name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Origin {
+    pub file: PathBuf,
+    pub line: usize,
+    pub column: usize,
+}
+
+impl std::fmt::Display for Origin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}:{}", self.file.display(), self.line, self.column)
+    }
+}
+
+/// Where the routes, upstreams and named middlewares of a loaded config are defined, by
+/// name (the admin API uses it to tell which file a resource belongs to).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Origins {
+    pub routes: BTreeMap<String, Origin>,
+    pub upstreams: BTreeMap<String, Origin>,
+    pub middlewares: BTreeMap<String, Origin>,
 }
 
 /// One parsed source file, or one resource read from a config store.
@@ -107,6 +142,11 @@ impl Parsed {
 
     /// Types and validates the files alone.
     pub fn build(&self) -> Result<Config, ConfigErrors> {
+        build(self.docs.clone(), &self.env).map(|(config, _)| config)
+    }
+
+    /// Like [`Parsed::build`], with where each route, upstream and middleware is defined.
+    pub fn build_with_origins(&self) -> Result<(Config, Origins), ConfigErrors> {
         build(self.docs.clone(), &self.env)
     }
 
@@ -147,7 +187,7 @@ impl Parsed {
             errors.extend(error);
         }
         match build(docs, &self.env) {
-            Ok(config) if errors.is_empty() => return Ok(config),
+            Ok((config, _)) if errors.is_empty() => return Ok(config),
             Ok(_) => {}
             Err(e) => errors.extend(e.0),
         }
@@ -254,19 +294,45 @@ fn stored_doc(resource: &StoredResource) -> (Doc, Option<ConfigError>) {
 /// `.env` beside the file (or in the directory), then `.env` in the working directory,
 /// provide `${VAR}` values not set in the process environment.
 pub fn load(path: &Path) -> Result<Loaded, ConfigErrors> {
-    let parsed = parse_files(path)?;
-    let config = parsed.build()?;
+    load_inner(path, None)
+}
+
+/// Loads like [`load`], but as if `file` (the config file itself, or a file of the config
+/// directory, which need not exist yet) held `text`: what the config would be once `text`
+/// is written there. Nothing is written.
+pub fn load_replacing(path: &Path, file: &Path, text: &str) -> Result<Loaded, ConfigErrors> {
+    load_inner(path, Some((file, text)))
+}
+
+fn load_inner(path: &Path, replacing: Option<(&Path, &str)>) -> Result<Loaded, ConfigErrors> {
+    let parsed = parse_files_inner(path, replacing)?;
+    let (config, origins) = build(parsed.docs, &parsed.env)?;
     Ok(Loaded {
         config,
         files: parsed.files,
         env_files: parsed.env.files,
+        origins,
     })
 }
 
 /// Reads and parses the config files as [`load`] does, without typing or validating them.
 pub fn parse_files(path: &Path) -> Result<Parsed, ConfigErrors> {
+    parse_files_inner(path, None)
+}
+
+fn parse_files_inner(
+    path: &Path,
+    replacing: Option<(&Path, &str)>,
+) -> Result<Parsed, ConfigErrors> {
     let (files, env_dir) = if path.is_dir() {
-        (list_dir(path)?, path.to_path_buf())
+        let mut files = list_dir_allowing_empty(path, replacing.is_some())?;
+        if let Some((file, _)) = replacing {
+            if !files.iter().any(|f| f == file) {
+                files.push(file.to_path_buf());
+                files.sort_by(|a, b| a.file_name().cmp(&b.file_name()));
+            }
+        }
+        (files, path.to_path_buf())
     } else {
         let dir = path
             .parent()
@@ -293,7 +359,13 @@ pub fn parse_files(path: &Path) -> Result<Parsed, ConfigErrors> {
 
     let mut docs = Vec::new();
     for file in &files {
-        match read(file).and_then(|text| parse(&text, format_of(file)?, file)) {
+        let text = match replacing {
+            Some((replaced, text)) if replaced == file => {
+                Ok(text.strip_prefix('\u{feff}').unwrap_or(text).to_string())
+            }
+            _ => read(file),
+        };
+        match text.and_then(|text| parse(&text, format_of(file)?, file)) {
             Ok(root) => docs.push(Doc {
                 file: file.clone(),
                 root,
@@ -323,6 +395,7 @@ pub fn load_str(text: &str, format: Format, origin: &Path) -> Result<Config, Con
         }],
         &Env::default(),
     )
+    .map(|(config, _)| config)
 }
 
 fn format_of(file: &Path) -> Result<Format, Vec<ConfigError>> {
@@ -334,7 +407,9 @@ fn format_of(file: &Path) -> Result<Format, Vec<ConfigError>> {
     })
 }
 
-fn list_dir(dir: &Path) -> Result<Vec<PathBuf>, ConfigErrors> {
+/// The config files of `dir`; an empty directory is an error unless `empty_ok` (a file is
+/// about to be added).
+fn list_dir_allowing_empty(dir: &Path, empty_ok: bool) -> Result<Vec<PathBuf>, ConfigErrors> {
     let fail = |m: String| ConfigErrors(vec![ConfigError::file(dir, m)]);
     let entries =
         std::fs::read_dir(dir).map_err(|e| fail(format!("cannot read directory: {e}")))?;
@@ -348,7 +423,7 @@ fn list_dir(dir: &Path) -> Result<Vec<PathBuf>, ConfigErrors> {
         }
     }
     files.sort_by(|a, b| a.file_name().cmp(&b.file_name()));
-    if files.is_empty() {
+    if files.is_empty() && !empty_ok {
         return Err(fail(
             "no .yaml, .yml, .toml or .json file in this directory".into(),
         ));
@@ -415,6 +490,7 @@ pub(crate) struct Pieces<'a> {
     pub store: Option<Piece<'a, StoreConfig>>,
     pub dns: Option<Piece<'a, DnsConfig>>,
     pub reload: Option<Piece<'a, ReloadConfig>>,
+    pub admin: Option<Piece<'a, AdminConfig>>,
     /// The top-level `upstream` of load-balancer mode; its `name_pos` is the key's
     /// position.
     pub lb: Option<Piece<'a, Upstream>>,
@@ -435,7 +511,7 @@ pub(crate) struct Pieces<'a> {
 }
 
 /// Substitutes, types, validates and merges parsed documents.
-fn build(mut docs: Vec<Doc>, env: &Env) -> Result<Config, ConfigErrors> {
+fn build(mut docs: Vec<Doc>, env: &Env) -> Result<(Config, Origins), ConfigErrors> {
     let mut errors = Vec::new();
     for doc in docs.iter_mut().filter(|d| !d.literal) {
         substitute(&mut doc.root, "", env, &doc.file, &mut errors);
@@ -448,6 +524,7 @@ fn build(mut docs: Vec<Doc>, env: &Env) -> Result<Config, ConfigErrors> {
     if !errors.is_empty() {
         return Err(ConfigErrors::sorted(errors));
     }
+    let origins = origins(&pieces);
     let mut upstreams: BTreeMap<String, Upstream> =
         pieces.upstreams.into_iter().map(|p| p.value).collect();
     let mut routes: Vec<Route> = pieces.routes.into_iter().map(|p| p.value).collect();
@@ -456,7 +533,7 @@ fn build(mut docs: Vec<Doc>, env: &Env) -> Result<Config, ConfigErrors> {
         upstreams.insert(LB_NAME.to_string(), lb.value);
         routes.push(Route::to_upstream(LB_NAME, LB_RULE, LB_NAME));
     }
-    Ok(Config {
+    let config = Config {
         server: pieces.server.map(|(s, _, _)| s).unwrap_or_default(),
         listeners: pieces.listeners.into_iter().map(|p| p.value).collect(),
         upstreams,
@@ -464,10 +541,46 @@ fn build(mut docs: Vec<Doc>, env: &Env) -> Result<Config, ConfigErrors> {
         upstream: None,
         dns: pieces.dns.map(|p| p.value).unwrap_or_default(),
         reload: pieces.reload.map(|p| p.value).unwrap_or_default(),
+        admin: pieces.admin.map(|p| p.value),
         middlewares: pieces.middlewares.into_iter().map(|p| p.value).collect(),
         error_pages: pieces.error_pages.map(|p| p.value).unwrap_or_default(),
         config: pieces.store.map(|p| p.value),
-    })
+    };
+    Ok((config, origins))
+}
+
+/// Where each named entry of valid pieces is written (names are unique by then).
+fn origins(pieces: &Pieces<'_>) -> Origins {
+    fn origin<T>(piece: &Piece<'_, T>) -> Origin {
+        Origin {
+            file: piece.doc.file.clone(),
+            line: piece.name_pos.line,
+            column: piece.name_pos.column,
+        }
+    }
+    let mut origins = Origins {
+        routes: pieces
+            .routes
+            .iter()
+            .map(|p| (p.value.name.clone(), origin(p)))
+            .collect(),
+        upstreams: pieces
+            .upstreams
+            .iter()
+            .map(|p| (p.value.0.clone(), origin(p)))
+            .collect(),
+        middlewares: pieces
+            .middlewares
+            .iter()
+            .map(|p| (p.value.0.clone(), origin(p)))
+            .collect(),
+    };
+    // Load-balancer mode's upstream and route are written as the `upstream` key.
+    if let Some(lb) = &pieces.lb {
+        origins.upstreams.insert(LB_NAME.to_string(), origin(lb));
+        origins.routes.insert(LB_NAME.to_string(), origin(lb));
+    }
+    origins
 }
 
 /// Types one document's top level into `pieces`.
@@ -507,6 +620,12 @@ fn collect<'a>(doc: &'a Doc, pieces: &mut Pieces<'a>, errors: &mut Vec<ConfigErr
                 let first = pieces.reload.as_ref().map(|p| (p.doc, p.name_pos));
                 if let Some(piece) = once(first, doc, entry, errors) {
                     pieces.reload = Some(piece);
+                }
+            }
+            "admin" => {
+                let first = pieces.admin.as_ref().map(|p| (p.doc, p.name_pos));
+                if let Some(piece) = once(first, doc, entry, errors) {
+                    pieces.admin = Some(piece);
                 }
             }
             "upstream" => {

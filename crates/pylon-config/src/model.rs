@@ -54,6 +54,10 @@ pub struct Config {
     /// Live reload: watching the config files, SIGHUP.
     #[serde(default)]
     pub reload: crate::ReloadConfig,
+    /// The management API: its listener, credentials and rate limit. Off when absent.
+    /// Read at start only, like `server` and `listeners`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub admin: Option<crate::AdminConfig>,
     /// Named middleware instances that routes use by name. Each is a map with one key,
     /// the middleware type: `strip-api: { transform: { request: "StripPrefix(`/api`)" } }`.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]

@@ -28,6 +28,9 @@ pub(crate) fn validate(pieces: &Pieces<'_>, errors: &mut Vec<ConfigError>) {
     error_pages(pieces, errors);
     routes(pieces, errors);
     store::store(pieces, errors);
+    if let Some(admin) = &pieces.admin {
+        crate::admin::validate(admin, errors);
+    }
 }
 
 fn middlewares(pieces: &Pieces<'_>, errors: &mut Vec<ConfigError>) {

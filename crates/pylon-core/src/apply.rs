@@ -11,12 +11,17 @@
 //! loaded the old snapshot finishes on it; the next one sees the new one. Unchanged upstream
 //! pools and middlewares are carried over ([`Snapshot::compile_next`]).
 //!
-//! Node-local sections — `server`, `listeners`, `dns` — are read once at start: Pingora binds
-//! its listeners and sizes its engine before serving, and the resolver is built then. A
-//! reload that changes them applies everything else and says that those need a restart (or
-//! `pylon -u`).
+//! Node-local sections — `server`, `listeners`, `dns`, `admin` — are read once at start:
+//! Pingora binds its listeners and sizes its engine before serving, and the resolver and the
+//! admin API's listener are built then. A reload that changes them applies everything else
+//! and says that those need a restart (or `pylon -u`).
+//!
+//! The applier also remembers the outcome of the last reload from the config source
+//! ([`Applier::record_reload`]), so that a refused reload's errors can be shown where
+//! operators look (the admin API's status), not only in the log.
 
 use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
 
 use pylon_config::Config;
 use pylon_upstream::dns::Resolver;
@@ -45,6 +50,19 @@ pub enum ApplyError {
     BeforeSwap(String),
 }
 
+/// The outcome of one reload from the config source (a file change, SIGHUP).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReloadOutcome {
+    /// What triggered it: `file change`, `SIGHUP`.
+    pub trigger: String,
+    pub at: SystemTime,
+    /// The generation serving after it (the old one when refused).
+    pub generation: u64,
+    /// Why it was refused (each config error with its file:line:column); empty when it
+    /// applied or changed nothing.
+    pub errors: Vec<String>,
+}
+
 /// Installs new configs into the shared snapshot, one at a time.
 pub struct Applier {
     snapshot: SharedSnapshot,
@@ -52,6 +70,7 @@ pub struct Applier {
     /// Serializes applies: two triggers at once must not both compile against the same
     /// previous snapshot and lose one of the changes.
     lock: Mutex<()>,
+    last_reload: Mutex<Option<ReloadOutcome>>,
 }
 
 impl Applier {
@@ -60,7 +79,21 @@ impl Applier {
             snapshot,
             resolver,
             lock: Mutex::new(()),
+            last_reload: Mutex::new(None),
         }
+    }
+
+    /// Remembers how the last reload from the config source ended.
+    pub fn record_reload(&self, outcome: ReloadOutcome) {
+        *self.last_reload.lock().unwrap_or_else(|p| p.into_inner()) = Some(outcome);
+    }
+
+    /// How the last reload from the config source ended, if there was one.
+    pub fn last_reload(&self) -> Option<ReloadOutcome> {
+        self.last_reload
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     pub fn snapshot(&self) -> &SharedSnapshot {
@@ -126,8 +159,8 @@ impl Applier {
     }
 }
 
-/// `config` with the running `server`, `listeners` and `dns` (what is bound and running
-/// stays what the snapshot describes), and the names of those it wanted to change.
+/// `config` with the running `server`, `listeners`, `dns` and `admin` (what is bound and
+/// running stays what the snapshot describes), and the names of those it wanted to change.
 fn with_running_node_settings(mut config: Config, running: &Config) -> (Config, Vec<&'static str>) {
     let mut needs_restart = Vec::new();
     if config.server != running.server {
@@ -139,8 +172,12 @@ fn with_running_node_settings(mut config: Config, running: &Config) -> (Config, 
     if config.dns != running.dns {
         needs_restart.push("dns");
     }
+    if config.admin != running.admin {
+        needs_restart.push("admin");
+    }
     config.server = running.server.clone();
     config.listeners = running.listeners.clone();
     config.dns = running.dns.clone();
+    config.admin = running.admin.clone();
     (config, needs_restart)
 }

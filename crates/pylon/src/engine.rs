@@ -108,12 +108,13 @@ pub enum Follow {
 
 /// Builds the Pingora server: one proxy service listening on every listener, plus the
 /// background services (active health checks, DNS refresh, `jwt` JWKS refresh, config
-/// reload or etcd watch).
+/// reload or etcd watch, the admin API).
 pub fn build_server(
     config: &Config,
     snapshot: SharedSnapshot,
     resolver: Arc<Resolver>,
     follow: Follow,
+    admin: Option<pylon_admin::AdminService>,
     opt: Opt,
 ) -> Server {
     let conf = server_conf(&config.server, opt.daemon);
@@ -164,6 +165,9 @@ pub fn build_server(
             crate::etcd::EtcdTask(Arc::new(watch)),
         )),
     };
+    if let Some(admin) = admin {
+        server.add_service(background_service("admin api", admin));
+    }
     server
 }
 

@@ -148,6 +148,20 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::FAILURE);
         }
     }
+    // Bound now, like the listeners are checked: a taken admin port stops the start.
+    let admin_listener = match &loaded.config.admin {
+        Some(admin) if !cli.upgrade => match pylon_admin::bind(admin.listen) {
+            Ok(listener) => Some(listener),
+            Err(e) => {
+                eprintln!(
+                    "admin API: cannot listen on {}: {e}; nothing was started",
+                    admin.listen
+                );
+                return Ok(ExitCode::FAILURE);
+            }
+        },
+        _ => None,
+    };
     let error_log = loaded.config.server.error_log.clone();
     init_logging(cli.log_level.as_deref(), error_log.as_deref())?;
     let (config, store) = match with_store(
@@ -170,6 +184,14 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
         ..Opt::default()
     };
     let applier = Arc::new(Applier::new(shared.clone(), resolver.clone()));
+    // In etcd mode the admin API reads what the node serves; its writes still go to the
+    // node's files, which `store: etcd` keeps resources out of (refused with the reason).
+    let admin = config.admin.as_ref().map(|settings| {
+        let store = Arc::new(pylon_admin::FileStore::new(&cli.config, cli.bind));
+        let admin =
+            pylon_admin::Admin::new(settings, applier.clone(), store, env!("CARGO_PKG_VERSION"));
+        pylon_admin::AdminService::new(Arc::new(admin), admin_listener)
+    });
     let follow = match store {
         Some((settings, contents)) => {
             log::info!("read {}", etcd::describe(&settings, &contents));
@@ -194,7 +216,7 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
             ))
         }
     };
-    let server = engine::build_server(config, shared, resolver, follow, opt);
+    let server = engine::build_server(config, shared, resolver, follow, admin, opt);
     log::info!(
         "pylon {} serving {}",
         env!("CARGO_PKG_VERSION"),

@@ -18,7 +18,7 @@ use async_trait::async_trait;
 use pingora::server::ShutdownWatch;
 use pingora::services::background::BackgroundService;
 use pylon_config::{ReloadConfig, MIN_WATCH_INTERVAL};
-use pylon_core::apply::Applier;
+use pylon_core::apply::{Applier, ReloadOutcome};
 
 /// Where the config comes from, and what the command line changes in it.
 #[derive(Debug, Clone)]
@@ -43,12 +43,13 @@ impl ConfigSource {
             errors.0.iter().map(ToString::to_string).collect::<Vec<_>>()
         };
         let parsed = pylon_config::parse_files(&self.path).map_err(strings)?;
-        let mut config = parsed.build().map_err(strings)?;
+        let (mut config, origins) = parsed.build_with_origins().map_err(strings)?;
         apply_bind(&mut config, self.bind).map_err(|e| vec![e])?;
         let loaded = pylon_config::Loaded {
             config,
             files: parsed.files.clone(),
             env_files: parsed.env_files(),
+            origins,
         };
         Ok((parsed, loaded))
     }
@@ -84,6 +85,9 @@ pub struct ReloadService {
     /// The files the last successful load read (config files and `.env` files): a config
     /// directory is also listed again on every look, so new files count.
     files: Mutex<Vec<PathBuf>>,
+    /// The files' state when the service was made, right after the start-up load: a change
+    /// made before the watcher's thread first runs is still seen as a change.
+    initial: Mutex<Option<Vec<(PathBuf, Stamp)>>>,
 }
 
 impl ReloadService {
@@ -93,12 +97,15 @@ impl ReloadService {
         settings: ReloadConfig,
         files: Vec<PathBuf>,
     ) -> ReloadService {
-        ReloadService {
+        let mut service = ReloadService {
             source,
             applier,
             settings,
             files: Mutex::new(files),
-        }
+            initial: Mutex::new(None),
+        };
+        service.initial = Mutex::new(Some(service.fingerprint()));
+        service
     }
 
     fn files(&self) -> Vec<PathBuf> {
@@ -126,6 +133,16 @@ impl ReloadService {
             .collect()
     }
 
+    /// Remembers the outcome for the admin API's status.
+    fn record(&self, why: &str, generation: u64, errors: Vec<String>) {
+        self.applier.record_reload(ReloadOutcome {
+            trigger: why.to_string(),
+            at: SystemTime::now(),
+            generation,
+            errors,
+        });
+    }
+
     /// Loads, validates and applies the config; logs what happened. Blocking.
     fn reload(&self, why: &str) {
         let running = self.applier.snapshot().load().generation;
@@ -136,9 +153,10 @@ impl ReloadService {
                     "config reload ({why}) refused, {} error(s); still serving generation {running}",
                     errors.len()
                 );
-                for e in errors {
+                for e in &errors {
                     log::error!("{e}");
                 }
+                self.record(why, running, errors);
                 return;
             }
         };
@@ -159,9 +177,11 @@ impl ReloadService {
                 log::error!(
                     "config reload ({why}) refused: {e}; still serving generation {running}"
                 );
+                self.record(why, running, vec![e.to_string()]);
                 return;
             }
         };
+        self.record(why, applied.generation, Vec::new());
         if applied.unchanged {
             log::info!(
                 "config reload ({why}): no change; generation {} keeps serving",
@@ -219,7 +239,12 @@ impl BackgroundService for ReloadTask {
                 None
             }
         };
-        let mut seen = service.fingerprint();
+        let initial = service
+            .initial
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        let mut seen = initial.unwrap_or_else(|| service.fingerprint());
         // A change seen but not yet applied: the fingerprint it had, to check it settled.
         let mut pending: Option<Vec<(PathBuf, Stamp)>> = None;
         loop {

@@ -61,9 +61,17 @@ pub struct Builder {
     port_env: Vec<String>,
     extra_files: Vec<(String, String)>,
     bind: bool,
+    config_dir: Option<String>,
 }
 
 impl Builder {
+    /// Directory mode: the config file is written in the subdirectory `dir` of the temp
+    /// dir (with the `file`s named `dir/…`), and Pylon runs with `-c dir`.
+    pub fn config_dir(mut self, dir: &str) -> Self {
+        self.config_dir = Some(dir.to_string());
+        self
+    }
+
     /// Passes `--bind 127.0.0.1:PORT` (a free port) and waits for Pylon to listen there.
     pub fn bind_flag(mut self) -> Self {
         self.bind = true;
@@ -132,26 +140,26 @@ impl Builder {
                 dir.write(name, contents);
             }
             drop(held);
-            let config_path = dir.write(&self.file_name, &config);
-            let log = std::fs::File::create(dir.path().join("pylon.log")).expect("log file");
-            let mut cmd = Command::new(binary());
-            cmd.arg("-c")
-                .arg(&config_path)
-                .args(&args)
-                .current_dir(dir.path())
-                .env("RUST_LOG", "info")
-                .stdin(Stdio::null())
-                .stdout(log.try_clone().expect("log"))
-                .stderr(log);
-            for (k, v) in &env {
-                cmd.env(k, v);
-            }
+            let (config_path, config_arg) = match &self.config_dir {
+                Some(sub) => {
+                    let path = dir.write(&format!("{sub}/{}", self.file_name), &config);
+                    (path, dir.path().join(sub))
+                }
+                None => {
+                    let path = dir.write(&self.file_name, &config);
+                    (path.clone(), path)
+                }
+            };
             let mut pylon = Pylon {
-                child: Some(cmd.spawn().expect("spawn pylon")),
+                child: None,
                 listeners,
                 dir,
                 config_path,
+                config_arg,
+                args,
+                env,
             };
+            pylon.spawn();
             match pylon.wait_ready() {
                 Ok(()) => return pylon,
                 Err(why) => {
@@ -175,9 +183,45 @@ pub struct Pylon {
     pub listeners: Vec<SocketAddr>,
     pub dir: TempDir,
     pub config_path: PathBuf,
+    /// What `-c` names: the config file, or its directory in directory mode.
+    pub config_arg: PathBuf,
+    args: Vec<String>,
+    env: Vec<(String, String)>,
 }
 
 impl Pylon {
+    /// Starts the process (its output appended to `pylon.log`).
+    fn spawn(&mut self) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.path().join("pylon.log"))
+            .expect("log file");
+        let mut cmd = Command::new(binary());
+        cmd.arg("-c")
+            .arg(&self.config_arg)
+            .args(&self.args)
+            .current_dir(self.dir.path())
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("log"))
+            .stderr(log);
+        for (k, v) in &self.env {
+            cmd.env(k, v);
+        }
+        self.child = Some(cmd.spawn().expect("spawn pylon"));
+    }
+
+    /// Stops this Pylon and starts it again with the same command line, files and ports,
+    /// waiting until it listens again.
+    pub fn restart(&mut self) {
+        self.stop();
+        self.spawn();
+        if let Err(why) = self.wait_ready() {
+            panic!("pylon did not start again: {why}\n{}", self.log());
+        }
+    }
+
     /// Starts Pylon on a YAML config (see the module docs for `@listenN@`).
     pub fn start(yaml: &str) -> Pylon {
         Self::builder(yaml).start()
@@ -192,6 +236,7 @@ impl Pylon {
             port_env: Vec::new(),
             extra_files: Vec::new(),
             bind: false,
+            config_dir: None,
         }
     }
 

@@ -22,6 +22,9 @@ impl TempDir {
 
     pub fn write(&self, name: &str, contents: &str) -> PathBuf {
         let path = self.0.join(name);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).expect("create temp subdirectory");
+        }
         std::fs::write(&path, contents).expect("write temp file");
         path
     }

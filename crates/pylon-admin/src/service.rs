@@ -1,0 +1,113 @@
+//! The admin API as a Pingora background service: Pingora gives it its own runtime (one
+//! thread), it serves on its own listener, and it stops with the rest of the server.
+//!
+//! The listener is bound before Pingora starts (see [`bind`]), so a taken port stops
+//! `pylon` at start with a clear error instead of a gateway whose API never answers. After
+//! `pylon -u` (graceful upgrade) the old process still holds the port for its grace period,
+//! so the new one keeps trying to bind it until the old one lets go.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use pingora::server::ShutdownWatch;
+use pingora::services::background::BackgroundService;
+use utoipa_swagger_ui::SwaggerUi;
+
+use crate::Admin;
+
+/// How long an upgraded process waits for the old one to release the admin port.
+const UPGRADE_BIND_TIMEOUT: Duration = Duration::from_secs(60);
+const UPGRADE_BIND_RETRY: Duration = Duration::from_millis(100);
+
+/// Binds the admin listener (address reuse on, as Pingora binds).
+pub fn bind(addr: SocketAddr) -> std::io::Result<std::net::TcpListener> {
+    let socket = socket2::Socket::new(
+        socket2::Domain::for_address(addr),
+        socket2::Type::STREAM,
+        None,
+    )?;
+    socket.set_reuse_address(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(128)?;
+    socket.set_nonblocking(true)?;
+    Ok(socket.into())
+}
+
+pub struct AdminService {
+    admin: Arc<Admin>,
+    /// Bound at start; `None` after `pylon -u`, when the port is bound once free.
+    listener: Mutex<Option<std::net::TcpListener>>,
+}
+
+impl AdminService {
+    pub fn new(admin: Arc<Admin>, listener: Option<std::net::TcpListener>) -> AdminService {
+        AdminService {
+            admin,
+            listener: Mutex::new(listener),
+        }
+    }
+
+    async fn listener(&self) -> std::io::Result<tokio::net::TcpListener> {
+        let bound = self
+            .listener
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        if let Some(listener) = bound {
+            return tokio::net::TcpListener::from_std(listener);
+        }
+        let addr = self.admin.listen;
+        let deadline = tokio::time::Instant::now() + UPGRADE_BIND_TIMEOUT;
+        loop {
+            match bind(addr) {
+                Ok(listener) => return tokio::net::TcpListener::from_std(listener),
+                Err(e) if tokio::time::Instant::now() < deadline => {
+                    log::debug!("admin API: {addr} not free yet ({e}); retrying");
+                    tokio::time::sleep(UPGRADE_BIND_RETRY).await;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+}
+
+/// The whole app: `/api/v1/…`, the OpenAPI document and Swagger UI (from the binary).
+pub fn app(admin: Arc<Admin>) -> axum::Router {
+    let (api, openapi) = crate::api::router(admin);
+    let document = crate::openapi::finish(&openapi);
+    let docs = SwaggerUi::new("/docs").external_url_unchecked("/api/v1/openapi.json", document);
+    api.merge(docs)
+}
+
+#[async_trait]
+impl BackgroundService for AdminService {
+    async fn start(&self, mut shutdown: ShutdownWatch) {
+        let addr = self.admin.listen;
+        let listener = match self.listener().await {
+            Ok(listener) => listener,
+            Err(e) => {
+                log::error!("admin API: cannot listen on {addr}: {e}; the API is off");
+                return;
+            }
+        };
+        if self.admin.auth.required() {
+            log::info!("admin API on http://{addr} (docs at /docs)");
+        } else {
+            log::warn!(
+                "admin API on http://{addr} (docs at /docs) without credentials: anyone who can connect to it can change the config"
+            );
+        }
+        let app = app(self.admin.clone()).into_make_service_with_connect_info::<SocketAddr>();
+        let stopped = async move {
+            let _ = shutdown.changed().await;
+        };
+        if let Err(e) = axum::serve(listener, app)
+            .with_graceful_shutdown(stopped)
+            .await
+        {
+            log::error!("admin API on {addr} stopped: {e}");
+        }
+    }
+}
