@@ -297,6 +297,7 @@ mod tests {
             expected.dns = built.dns.clone();
             expected.reload = built.reload.clone();
             expected.config = built.config.clone();
+            expected.admin = built.admin.clone();
             assert_eq!(by_name(built), by_name(expected), "{origin}");
         }
         let _ = std::fs::remove_dir_all(&dir);
