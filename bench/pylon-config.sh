@@ -4,10 +4,13 @@
 # pylon_config NAME PORT ORIGIN_PORT PID_FILE prints it: a realistic small table (six routes
 # over hosts, prefixes, a ClientIP condition and a `respond` route); the request falls
 # through to the catch-all route and is balanced round robin over the origin, twice. For
-# NAME `pylon-mw` that route also carries request_id, headers and cors.
+# NAME `pylon-mw` that route also carries request_id, headers and cors; for `pylon-rl`, a
+# per-client `rate_limit` high enough never to refuse (every request passes the decision
+# and gets the two `RateLimit` headers).
 pylon_config() {
   local name=$1 port=$2 origin=$3 pid_file=$4 chain="[]"
   [ "$name" = pylon-mw ] && chain="[ids, shape, web-cors]"
+  [ "$name" = pylon-rl ] && chain="[per-ip]"
   cat <<CONF
 server: { threads: 1, pid_file: $pid_file }
 listeners:
@@ -25,5 +28,6 @@ middlewares:
   ids: { request_id: {} }
   shape: { headers: { request: { set: { X-Client: "{client_ip}" } }, response: { set: { X-Served-By: pylon } } } }
   web-cors: { cors: { allowed_origins: ["https://app.example.com"], exposed_headers: [X-Request-ID] } }
+  per-ip: { rate_limit: { average: 1000000, period: 1s } }
 CONF
 }

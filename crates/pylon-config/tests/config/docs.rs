@@ -19,6 +19,11 @@ fn blocks_of(page: &str) -> Vec<(String, String)> {
             .join(page),
     )
     .unwrap();
+    blocks_in(&page)
+}
+
+/// The fenced code blocks of a text, as (language, text).
+fn blocks_in(page: &str) -> Vec<(String, String)> {
     let mut out = Vec::new();
     let mut current: Option<(String, String)> = None;
     for line in page.lines() {
@@ -141,5 +146,43 @@ fn readme_config_example_loads() {
             "README: the config example does not load:\n{}\n{e}",
             yaml[0].1
         );
+    }
+}
+
+/// The fenced blocks under one `## heading` of a page (up to the next `## `).
+fn section_blocks(page: &str, heading: &str) -> Vec<(String, String)> {
+    let text = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../docs")
+            .join(page),
+    )
+    .unwrap();
+    let start = text
+        .find(&format!("\n## {heading}\n"))
+        .unwrap_or_else(|| panic!("{page} has no section {heading}"));
+    let rest = &text[start + 1..];
+    let section = match rest[3..].find("\n## ") {
+        Some(end) => &rest[..end + 3],
+        None => rest,
+    };
+    blocks_in(section)
+}
+
+#[test]
+fn rate_limit_and_concurrency_limit_examples_in_security_md_load() {
+    for heading in ["`rate_limit`", "`concurrency_limit`"] {
+        let yaml: Vec<_> = section_blocks("security.md", heading)
+            .into_iter()
+            .filter(|(l, _)| l == "yaml")
+            .collect();
+        assert!(
+            !yaml.is_empty(),
+            "security.md {heading} has no YAML example"
+        );
+        for (_, text) in yaml {
+            if let Err(e) = load_example(&text) {
+                panic!("security.md {heading}: example does not load:\n{text}\n{e}");
+            }
+        }
     }
 }

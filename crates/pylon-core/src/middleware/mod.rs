@@ -23,7 +23,7 @@ mod headers;
 mod ip_filter;
 pub mod jwt;
 mod limits;
-mod rate_limit;
+pub mod rate_limit;
 mod redirect;
 mod request_id;
 mod respond;
