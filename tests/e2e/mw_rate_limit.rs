@@ -148,6 +148,30 @@ fn client_addresses_and_header_values_get_separate_buckets() {
     assert_eq!(statuses(&two, "/key", &[], 3), [200, 200, 429]);
 }
 
+/// `key: consumer` counts per authenticated consumer (`api_key` before it sets one), whatever
+/// address the requests come from; the key itself never reaches the limiter's key.
+#[test]
+fn the_consumer_key_limits_each_authenticated_consumer_across_addresses() {
+    let origin = Origin::start("app");
+    let yaml = config(
+        &origin,
+        r#"  keys: { api_key: { keys: [{ key: key-for-ann-0123, consumer: ann }, { key: key-for-bob-0123, consumer: bob }] } }
+  per-consumer: { rate_limit: { average: 1, period: 1h, burst: 2, key: consumer } }"#,
+        r#"  - { name: api, rule: "PathPrefix(`/`)", upstream: app, middlewares: [keys, per-consumer] }"#,
+    );
+    let pylon = Pylon::start(&yaml);
+    let one = Client::from_source(pylon.addr(), "127.0.0.1");
+    let two = Client::from_source(pylon.addr(), "127.0.0.2");
+    let ann = [("X-API-Key", "key-for-ann-0123")];
+    let bob = [("X-API-Key", "key-for-bob-0123")];
+    assert_eq!(statuses(&one, "/", &ann, 2), [200, 200]);
+    // Ann's bucket is empty from any address; Bob's is his own.
+    assert_eq!(get(&two, "/", &ann).status, 429);
+    assert_eq!(statuses(&two, "/", &bob, 3), [200, 200, 429]);
+    // No key: refused by `api_key` before the limiter counts anything.
+    assert_eq!(get(&one, "/", &[]).status, 401);
+}
+
 #[test]
 fn a_shared_instance_limits_its_routes_together_and_the_route_key_separates_them() {
     let origin = Origin::start("app");

@@ -255,8 +255,12 @@ impl ProxyHttp for PylonProxy {
         ctx.state.route = route.name.clone();
         ctx.route = Some(route.clone());
         if !route.chain.is_empty() {
-            let (ran, answer) = route.chain.request(session, &mut ctx.state).await?;
-            ctx.ran = ran;
+            // `ctx.ran` is kept up to date as the chain goes, so that when a request hook
+            // fails the middlewares before it still get their response and logging hooks.
+            let answer = route
+                .chain
+                .request(session, &mut ctx.state, &mut ctx.ran)
+                .await?;
             match answer {
                 Flow::Continue => {}
                 Flow::Respond(response) => {

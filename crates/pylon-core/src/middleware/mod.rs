@@ -301,23 +301,27 @@ impl Chain {
             .map(|(mw, _)| mw)
     }
 
-    /// Runs the request side. Returns how many middlewares ran and, when one answered, its
-    /// answer (that one is not counted as having run: its response side is skipped).
+    /// Runs the request side, counting in `ran` the middlewares whose request side ran (as
+    /// it goes, so the count is right when a hook fails). One that answers or fails is not
+    /// counted: its response side is skipped. Returns the answer, if one answered.
     pub async fn request(
         &self,
         session: &mut Session,
         state: &mut RequestState,
-    ) -> Result<(usize, Flow)> {
+        ran: &mut usize,
+    ) -> Result<Flow> {
         for (i, (mw, hooks)) in self.entries.iter().enumerate() {
+            *ran = i;
             if !hooks.request {
                 continue;
             }
             match mw.request(session, state).await? {
                 Flow::Continue => {}
-                answer => return Ok((i, answer)),
+                answer => return Ok(answer),
             }
         }
-        Ok((self.entries.len(), Flow::Continue))
+        *ran = self.entries.len();
+        Ok(Flow::Continue)
     }
 
     /// Counts the piece, then runs the request-body hooks of the first `ran` middlewares,
