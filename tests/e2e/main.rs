@@ -9,6 +9,7 @@ mod harness;
 mod admin;
 mod balancing;
 mod cli;
+mod ctl;
 mod etcd;
 mod middlewares;
 mod mw_api_key;

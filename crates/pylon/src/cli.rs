@@ -1,5 +1,5 @@
 //! The command line: `pylon [run] -c FILE`, `pylon check -c FILE`, `pylon schema`,
-//! `pylon store seed -c FILE --from FILE`.
+//! `pylon store seed -c FILE --from FILE`, `pylon ctl …` (the admin API's client).
 
 use clap::{Parser, Subcommand};
 use std::net::SocketAddr;
@@ -53,6 +53,107 @@ pub enum Command {
     Store {
         #[command(subcommand)]
         command: StoreCommand,
+    },
+    /// Drive a running Pylon through its admin API (`admin:` section): status, routes,
+    /// upstreams, middlewares, the whole config.
+    Ctl(CtlArgs),
+}
+
+/// `pylon ctl`: where the admin API is, the key, the output format.
+#[derive(Debug, clap::Args)]
+pub struct CtlArgs {
+    /// The admin API's base URL (plain HTTP).
+    #[arg(long, env = "PYLON_ADMIN", default_value = "http://127.0.0.1:9180")]
+    pub admin: String,
+
+    /// An API key of `admin.api_keys` (sent as `Authorization: Bearer KEY`).
+    #[arg(long, env = "PYLON_API_KEY", hide_env_values = true)]
+    pub api_key: Option<String>,
+
+    /// Output: `table` for people, `json` (the API's JSON as is) for scripts, `yaml`
+    /// (`config get` and single resources only).
+    #[arg(short = 'o', long, value_enum, default_value_t = Output::Table, global = true)]
+    pub output: Output,
+
+    #[command(subcommand)]
+    pub command: CtlCommand,
+}
+
+/// How `pylon ctl` prints what the API answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Output {
+    Table,
+    Json,
+    Yaml,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CtlCommand {
+    /// Version, uptime, generation, listeners, counts, config mode, last reload.
+    Status,
+    /// Routes: `list`, `get NAME`, `add -f FILE`, `rm NAME`.
+    Routes {
+        #[command(subcommand)]
+        command: ResourceCommand,
+    },
+    /// Upstreams: `list`, `get NAME`, `add -f FILE`, `rm NAME`.
+    Upstreams {
+        #[command(subcommand)]
+        command: ResourceCommand,
+    },
+    /// Named middlewares: `list`, `get NAME`, `add -f FILE`, `rm NAME`.
+    Middlewares {
+        #[command(subcommand)]
+        command: ResourceCommand,
+    },
+    /// The whole config: `get`, `apply -f FILE [--dry-run]`.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ResourceCommand {
+    /// List them, as running.
+    #[command(alias = "ls")]
+    List,
+    /// Show one, as running.
+    Get { name: String },
+    /// Create one from a YAML or JSON file (a resource with `name`).
+    Add {
+        /// The resource file (`.yaml`, `.yml`, `.json`, `.toml`; `-` reads YAML or JSON from stdin).
+        #[arg(short = 'f', long = "file")]
+        file: PathBuf,
+        /// Create or replace (PUT) instead of create only (POST; an existing name is 409).
+        #[arg(long)]
+        replace: bool,
+        /// Validate and show the diff; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Delete one.
+    #[command(alias = "delete")]
+    Rm {
+        name: String,
+        /// Validate and show the diff; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Print the running config (without `admin`): YAML, or JSON with `-o json`.
+    Get,
+    /// Replace what the API manages with a config file (PUT /api/v1/config).
+    Apply {
+        /// The config file (`.yaml`, `.yml`, `.json`, `.toml`; `-` reads YAML or JSON from stdin).
+        #[arg(short = 'f', long = "file")]
+        file: PathBuf,
+        /// Validate and show the diff; change nothing.
+        #[arg(long)]
+        dry_run: bool,
     },
 }
 

@@ -2,6 +2,7 @@
 //! first snapshot and hands it to Pingora.
 
 mod cli;
+mod ctl;
 mod engine;
 mod etcd;
 mod reload;
@@ -263,6 +264,7 @@ fn main() -> anyhow::Result<ExitCode> {
         Some(Command::Store {
             command: StoreCommand::Seed { ref from },
         }) => seed::seed(&cli, from),
+        Some(Command::Ctl(ref args)) => Ok(ctl::run(args)),
         Some(Command::Run) | None => run(&cli),
     }
 }
