@@ -2,7 +2,9 @@
 //! binary and a real etcd: `pylon store seed` fills an empty prefix, a write (the store's
 //! transaction, as the admin API will make it) reaches every node, a stale write is refused,
 //! an invalid resource is refused by every node while the old config serves, and the nodes
-//! serve throughout an etcd outage and catch up after it.
+//! serve throughout an etcd outage and catch up after it. The admin API of a node writes
+//! to etcd: its change serves on every node, and a write that lost to another writer (or
+//! names a stale ETag) is refused with 412, etcd unchanged.
 
 use std::path::PathBuf;
 use std::process::Output;
@@ -482,4 +484,155 @@ routes: [{ name: hello, rule: "Path(`/hello`)", respond: { status: 200, body: "h
         "config reload (file change) refused: `config.store: etcd` needs a restart to take effect; still serving generation 1"
     ));
     assert_eq!(pylon.client().get("/hello").text(), "hello");
+}
+
+/// A request to node `pylon`'s admin API (its second listener), with the fleet's key.
+fn admin_call(
+    pylon: &Pylon,
+    method: &str,
+    path: &str,
+    if_match: Option<&str>,
+    body: &str,
+) -> crate::harness::client::Response {
+    let mut headers = vec![
+        ("Host", "admin"),
+        ("Authorization", "Bearer k-0123456789"),
+        ("Content-Type", "application/json"),
+    ];
+    if let Some(tag) = if_match {
+        headers.push(("If-Match", tag));
+    }
+    crate::harness::Client::new(pylon.listeners[1]).request_with_body(
+        method,
+        path,
+        &headers,
+        body.as_bytes(),
+    )
+}
+
+#[test]
+fn a_route_added_through_one_nodes_admin_api_serves_on_every_node_within_a_second() {
+    let etcd = Etcd::start();
+    let app = Origin::start("app");
+    seeded(&etcd, &shared_yaml(&app));
+    let admin_section = "\nadmin:\n  listen: \"@listen1@\"\n  api_keys: [\"k-0123456789\"]\n";
+    let first = Pylon::start(&(node_yaml(&etcd, "") + admin_section));
+    let nodes = [first, node(&etcd), node(&etcd)];
+    for node in &nodes {
+        assert!(node.wait_for_log("etcd: watching prefix /fleet"));
+        assert_eq!(node.client().get("/fresh").served_by(), "app");
+    }
+
+    let listed = admin_call(&nodes[0], "GET", "/api/v1/routes", None, "");
+    assert_eq!(listed.status, 200, "{}", listed.text());
+    let etag = listed.header("etag").unwrap_or_default().to_string();
+    let route = r#"{"name": "fresh", "rule": "Path(`/fresh`)", "priority": 100,
+        "respond": {"status": 200, "body": "fresh"}}"#;
+    let created = admin_call(&nodes[0], "POST", "/api/v1/routes", Some(&etag), route);
+    assert_eq!(created.status, 201, "{}", created.text());
+    // Durable in etcd before the answer: one transaction, one generation.
+    assert_eq!(etcd.get("/fleet/generation").as_deref(), Some("2"));
+    assert!(etcd.get("/fleet/routes/fresh").is_some());
+    let deadline = Instant::now() + Duration::from_secs(1);
+    for (i, node) in nodes.iter().enumerate() {
+        assert!(
+            serves_by(node, "/fresh", "fresh", deadline),
+            "node {} does not serve the route added through node 1 within 1 s",
+            i + 1
+        );
+    }
+
+    // The ETag read before the write is stale now: refused, nothing written.
+    let late = r#"{"name": "late", "rule": "Path(`/late`)", "respond": {"status": 200}}"#;
+    let stale = admin_call(&nodes[0], "POST", "/api/v1/routes", Some(&etag), late);
+    assert_eq!(stale.status, 412, "{}", stale.text());
+    assert_eq!(etcd.get("/fleet/generation").as_deref(), Some("2"));
+    assert!(etcd.get("/fleet/routes/late").is_none());
+
+    // A write made elsewhere (another node's API, here the store's own transaction)
+    // reaches node 1 through its watch and makes the ETag read before it stale.
+    let current = created.header("etag").unwrap_or_default().to_string();
+    let writer = Writer::new(&etcd);
+    let elsewhere = put(
+        ResourceKind::Route,
+        "elsewhere",
+        r#"{ "rule": "Path(`/elsewhere`)", "priority": 100, "respond": { "status": 200, "body": "elsewhere" } }"#,
+    );
+    assert_eq!(writer.write(&[elsewhere], 2).unwrap(), 3);
+    let deadline = Instant::now() + Duration::from_secs(1);
+    assert!(serves_by(&nodes[0], "/elsewhere", "elsewhere", deadline));
+    let overwrite = admin_call(&nodes[0], "POST", "/api/v1/routes", Some(&current), late);
+    assert_eq!(overwrite.status, 412, "{}", overwrite.text());
+    assert_eq!(etcd.get("/fleet/generation").as_deref(), Some("3"));
+
+    // A route the config refuses: every error listed, etcd unchanged.
+    let bad = r#"{"name": "bad", "rule": "Path(`/bad`", "upstream": "nope"}"#;
+    let refused = admin_call(&nodes[0], "POST", "/api/v1/routes", None, bad);
+    assert_eq!(refused.status, 422, "{}", refused.text());
+    let errors = refused.json()["errors"].to_string();
+    assert!(errors.contains("etcd:/fleet/routes/bad"), "{errors}");
+    assert!(errors.contains("nope"), "{errors}");
+    assert!(errors.contains("rule"), "{errors}");
+    assert_eq!(etcd.get("/fleet/generation").as_deref(), Some("3"));
+    assert!(etcd.get("/fleet/routes/bad").is_none());
+    for node in &nodes {
+        assert!(!node.log().contains("refused"), "{}", node.log());
+        assert_eq!(node.client().get("/fresh").text(), "fresh");
+        assert_eq!(node.client().get("/elsewhere").text(), "elsewhere");
+    }
+}
+
+#[test]
+fn an_admin_write_racing_another_writer_is_refused_with_412_and_writes_nothing() {
+    let etcd = Etcd::start();
+    let app = Origin::start("app");
+    seeded(&etcd, &shared_yaml(&app));
+    let admin_section = "\nadmin:\n  listen: \"@listen1@\"\n  api_keys: [\"k-0123456789\"]\n";
+    let first = Pylon::start(&(node_yaml(&etcd, "") + admin_section));
+    assert!(first.wait_for_log("etcd: watching prefix /fleet"));
+    let writer = Writer::new(&etcd);
+    // The other writer lands while the API write is between its read of etcd and its
+    // transaction (staggered start times until one does): the transaction's compare of
+    // the generation refuses the API's write.
+    let (mut accepted, mut refused) = (0, 0);
+    for i in 0..60u64 {
+        let route =
+            format!(r#"{{"name": "a{i}", "rule": "Path(`/a{i}`)", "respond": {{"status": 200}}}}"#);
+        let other = put(
+            ResourceKind::Route,
+            &format!("w{i}"),
+            &format!(r#"{{ "rule": "Path(`/w{i}`)", "respond": {{ "status": 200 }} }}"#),
+        );
+        let answer = std::thread::scope(|s| {
+            let api = s.spawn(|| admin_call(&first, "POST", "/api/v1/routes", None, &route));
+            std::thread::sleep(Duration::from_micros(250 * (i % 20)));
+            // The other writer may lose the race itself: it retries, as a writer should.
+            loop {
+                let generation = writer.read().generation;
+                match writer.write(std::slice::from_ref(&other), generation) {
+                    Ok(_) => break,
+                    Err(WriteError::Conflict { .. }) => continue,
+                    Err(e) => panic!("{e}"),
+                }
+            }
+            api.join().unwrap()
+        });
+        match answer.status {
+            201 => accepted += 1,
+            412 => {
+                refused += 1;
+                assert!(answer.text().contains("generation"), "{}", answer.text());
+                assert!(etcd.get(&format!("/fleet/routes/a{i}")).is_none());
+            }
+            status => panic!("unexpected {status}: {}", answer.text()),
+        }
+        if accepted > 0 && refused > 0 {
+            break;
+        }
+    }
+    assert!(
+        accepted > 0 && refused > 0,
+        "{accepted} accepted, {refused} refused"
+    );
+    assert!(!first.log().contains("refused"), "{}", first.log());
 }

@@ -10,7 +10,7 @@
 //!
 //! [`Applier::apply_with`]: pylon_core::apply::Applier::apply_with
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 
 use pylon_config::{Config, ConfigError};
 use pylon_core::apply::{Applied, ApplyError};
@@ -323,6 +323,9 @@ fn commit(
         });
     }
     let stale = Cell::new(None);
+    // The apply hook only carries a message; a store conflict (another node wrote to etcd
+    // first) is kept here so that it reaches the client as 412, not 500.
+    let conflict = RefCell::new(None);
     let result = admin.applier.apply_with(candidate.config.clone(), |_| {
         // Checked again under the applier's lock: a reload may have come in between.
         let serving = admin.applier.snapshot().load().generation;
@@ -330,27 +333,37 @@ fn commit(
             stale.set(Some(serving));
             return Err("stale".into());
         }
-        admin.store.persist(&candidate)
+        match admin.store.persist(&candidate) {
+            Err(StoreError::Conflict(why)) => {
+                let message = why.clone();
+                *conflict.borrow_mut() = Some(why);
+                Err(message)
+            }
+            other => other.map_err(|e| e.to_string()),
+        }
     });
     let applied = match result {
         Ok(applied) => applied,
         Err(ApplyError::BeforeSwap(e)) => {
+            if let Some(why) = conflict.into_inner() {
+                return Err(changed_elsewhere(why));
+            }
             return Err(match stale.get() {
                 Some(serving) => ApiError::stale(serving),
                 None => ApiError::internal(format!(
                     "the change was not saved, so it was not applied: {e}"
                 )),
-            })
+            });
         }
         Err(e) => return Err(apply_error(e)),
     };
     if applied.unchanged {
         // Same config as serving, but the stored document may differ (a file edited by
         // hand and not reloaded yet): what was acknowledged must be what is stored.
-        admin
-            .store
-            .persist(&candidate)
-            .map_err(|e| ApiError::internal(format!("the change was not saved: {e}")))?;
+        admin.store.persist(&candidate).map_err(|e| match e {
+            StoreError::Conflict(why) => changed_elsewhere(why),
+            e => ApiError::internal(format!("the change was not saved: {e}")),
+        })?;
     }
     Ok(Outcome {
         applied,
@@ -376,8 +389,18 @@ fn stored_error(e: StoreError) -> ApiError {
         )
         .with_errors(errors.iter().map(ToString::to_string).collect()),
         StoreError::ReadOnly(why) => ApiError::conflict(why),
+        StoreError::Conflict(why) => changed_elsewhere(why),
         StoreError::Io(e) => ApiError::internal(e),
     }
+}
+
+/// The store changed under the write (another node of a fleet wrote first): 412, as a
+/// stale `If-Match`, since the remedy is the same — read again and retry.
+fn changed_elsewhere(why: String) -> ApiError {
+    ApiError::new(
+        axum::http::StatusCode::PRECONDITION_FAILED,
+        format!("{why}; read it again and retry"),
+    )
 }
 
 /// The changed config does not load: each error, relative to the resource sent when it is

@@ -8,7 +8,8 @@
 //! - `api`: handlers and the router (auth, rate limit and `ETag` layers);
 //! - `edit`: the write path (If-Match, the managed document, validate, apply + persist);
 //! - `store`: where changes are kept ([`FileStore`]: `api.yaml` of a config directory, or
-//!   the config file written back whole), atomic writes;
+//!   the config file written back whole), atomic writes; the etcd store of a fleet node
+//!   implements [`ConfigStore`] in the `pylon` crate (it needs `pylon-store`);
 //! - `resource`: routes, upstreams and middlewares as API values;
 //! - `status`: status and upstream health; `auth`, `limit`: credentials and rate limit;
 //! - `openapi`: the document, with the config model's own schemas; `service`: the
@@ -35,7 +36,8 @@ use pylon_core::apply::Applier;
 pub use auth::verify_password;
 pub use service::{app, bind, AdminService};
 pub use store::{
-    write_atomic, Candidate, ConfigStore, FileStore, StoreError, StoreInfo, Stored, API_FILE,
+    to_value, write_atomic, Candidate, ConfigStore, FileStore, StoreError, StoreInfo, Stored,
+    API_FILE,
 };
 
 /// What the handlers share.

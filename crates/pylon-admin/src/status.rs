@@ -43,8 +43,8 @@ pub struct ListenerStatus {
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ConfigStatus {
-    /// `directory` (API changes in `api.yaml` of the directory) or `file` (written back
-    /// whole).
+    /// `directory` (API changes in `api.yaml` of the directory), `file` (written back
+    /// whole) or `etcd` (API changes go to the fleet's etcd prefix).
     pub mode: String,
     /// The config path Pylon was started with.
     pub path: String,

@@ -63,6 +63,10 @@ pub enum StoreError {
     /// The store will not take writes, and why.
     #[error("{0}")]
     ReadOnly(String),
+    /// Someone else changed the stored config since it was loaded (an etcd store shared by
+    /// a fleet): nothing was written. The API answers 412.
+    #[error("{0}")]
+    Conflict(String),
     #[error("{0}")]
     Io(String),
 }
@@ -70,7 +74,7 @@ pub enum StoreError {
 /// What a store keeps, for the status endpoint.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct StoreInfo {
-    /// `directory` or `file`.
+    /// `directory`, `file` or `etcd`.
     pub mode: &'static str,
     /// The config path Pylon was started with.
     pub path: PathBuf,
@@ -88,7 +92,7 @@ pub trait ConfigStore: Send + Sync {
     /// The config as it would be with `managed` stored; nothing is written. Blocking.
     fn candidate(&self, managed: &Value) -> Result<Candidate, StoreError>;
     /// Makes `candidate` durable before returning. Blocking.
-    fn persist(&self, candidate: &Candidate) -> Result<(), String>;
+    fn persist(&self, candidate: &Candidate) -> Result<(), StoreError>;
 }
 
 /// Config files on disk: a directory with `api.yaml`, or one file written back whole.
@@ -199,12 +203,12 @@ impl ConfigStore for FileStore {
         })
     }
 
-    fn persist(&self, candidate: &Candidate) -> Result<(), String> {
+    fn persist(&self, candidate: &Candidate) -> Result<(), StoreError> {
         if std::fs::read_to_string(&self.api_file).is_ok_and(|t| t == candidate.text) {
             return Ok(());
         }
         write_atomic(&self.api_file, candidate.text.as_bytes())
-            .map_err(|e| format!("cannot write {}: {e}", self.api_file.display()))
+            .map_err(|e| StoreError::Io(format!("cannot write {}: {e}", self.api_file.display())))
     }
 }
 

@@ -1,6 +1,7 @@
 //! The `pylon` binary: parses the command line, loads and validates the config, compiles the
 //! first snapshot and hands it to Pingora.
 
+mod admin_store;
 mod cli;
 mod ctl;
 mod engine;
@@ -185,10 +186,18 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
         ..Opt::default()
     };
     let applier = Arc::new(Applier::new(shared.clone(), resolver.clone()));
-    // In etcd mode the admin API reads what the node serves; its writes still go to the
-    // node's files, which `store: etcd` keeps resources out of (refused with the reason).
+    // In etcd mode the admin API writes to etcd (the whole fleet gets the change through
+    // its watch); else to the node's config files.
     let admin = config.admin.as_ref().map(|settings| {
-        let store = Arc::new(pylon_admin::FileStore::new(&cli.config, cli.bind));
+        let store: Arc<dyn pylon_admin::ConfigStore> = match &store {
+            Some((etcd_settings, _)) => Arc::new(admin_store::EtcdConfigStore::new(
+                cli.config.clone(),
+                parsed.clone(),
+                etcd_settings.clone(),
+                cli.bind,
+            )),
+            None => Arc::new(pylon_admin::FileStore::new(&cli.config, cli.bind)),
+        };
         let admin =
             pylon_admin::Admin::new(settings, applier.clone(), store, env!("CARGO_PKG_VERSION"));
         pylon_admin::AdminService::new(Arc::new(admin), admin_listener)
