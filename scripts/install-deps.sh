@@ -2,6 +2,7 @@
 # Installs what building and testing Pylon needs on a fresh Debian 12 machine, and nothing
 # that is already there. Safe to run again.
 #   cmake          — pingora-core builds zlib-ng (flate2) with it
+#   pkg-config libssl-dev — Pingora's TLS and the `jwt` middleware link the system OpenSSL
 #   redis-server   — the rate_limit tests run a real Redis (backend: redis)
 #   protobuf-compiler — the etcd client crate (etcd-client) compiles etcd's .proto files with protoc
 #   etcd-server etcd-client — the etcd fleet tests run a real etcd, and use etcdctl
@@ -9,7 +10,7 @@
 # caddy wrk valgrind (pass --bench).
 set -euo pipefail
 
-packages=(cmake redis-server protobuf-compiler etcd-server etcd-client)
+packages=(cmake pkg-config libssl-dev redis-server protobuf-compiler etcd-server etcd-client)
 if [ "${1:-}" = "--bench" ]; then
   packages+=(nginx-light haproxy caddy wrk valgrind)
 fi
