@@ -1,4 +1,5 @@
-//! Test keys and a token signer, for the unit tests (the e2e suite has its own).
+//! Test keys and a token signer, for the unit tests; the e2e suite includes this file too
+//! (`tests/e2e/mw_jwt/sign.rs`), so it uses nothing from this crate.
 
 #![allow(clippy::unwrap_used)]
 
