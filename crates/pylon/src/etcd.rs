@@ -48,14 +48,7 @@ impl Backoff {
 /// `start_timeout`. Blocking (its own short-lived runtime: the store's connection lives on
 /// the runtime that made it, and Pingora's are not running yet).
 pub fn read_at_start(settings: &StoreConfig) -> Result<Contents, String> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| format!("cannot start a runtime to read etcd: {e}"))?;
-    runtime.block_on(async {
-        let store = EtcdStore::connect(settings)
-            .await
-            .map_err(|e| e.to_string())?;
+    on_own_runtime(settings, async |store| {
         let deadline = Instant::now() + settings.start_timeout;
         let mut backoff = Backoff::new();
         let mut waiting = false;
@@ -91,6 +84,16 @@ pub fn read_at_start(settings: &StoreConfig) -> Result<Contents, String> {
 
 /// Reads the prefix once, without retrying (for `pylon check`).
 pub fn read_once(settings: &StoreConfig) -> Result<Contents, String> {
+    on_own_runtime(settings, async |store| {
+        store.read().await.map_err(|e| e.to_string())
+    })
+}
+
+/// Runs `work` with a store connected on a short-lived runtime of its own. Blocking.
+fn on_own_runtime<T>(
+    settings: &StoreConfig,
+    work: impl AsyncFnOnce(EtcdStore) -> Result<T, String>,
+) -> Result<T, String> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -99,7 +102,7 @@ pub fn read_once(settings: &StoreConfig) -> Result<Contents, String> {
         let store = EtcdStore::connect(settings)
             .await
             .map_err(|e| e.to_string())?;
-        store.read().await.map_err(|e| e.to_string())
+        work(store).await
     })
 }
 
