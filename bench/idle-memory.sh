@@ -15,22 +15,14 @@ PROXIES=${PROXIES:-"nginx bare-pingora pylon"}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 # shellcheck source=bench/pylon-config.sh
 source "$ROOT/bench/pylon-config.sh"
+# shellcheck source=bench/common.sh
+source "$ROOT/bench/common.sh"
 WORK=$(mktemp -d /tmp/pylon-idle.XXXXXX)
-PIDS=()
 cleanup() {
-  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-  for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+  stop_started
   rm -rf "$WORK"
 }
 trap cleanup EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_port() {
-  for _ in $(seq 1 300); do
-    (exec 3<>/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0
-    sleep 0.05
-  done
-  echo "nothing listens on $1" >&2; return 1
-}
 
 [ "${SKIP_BUILD:-0}" = 1 ] || (cd "$ROOT" && cargo build --release -q -p pylon -p bare-pingora)
 

@@ -24,16 +24,15 @@ PROXIES=${PROXIES:-"bare-pingora pylon pylon-mw"}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 # shellcheck source=bench/pylon-config.sh
 source "$ROOT/bench/pylon-config.sh"
+# shellcheck source=bench/common.sh
+source "$ROOT/bench/common.sh"
 WORK=$(mktemp -d /tmp/pylon-instr.XXXXXX)
-PIDS=()
 cleanup() {
-  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-  for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+  stop_started
   if [ -n "${KEEP:-}" ]; then mkdir -p "$KEEP" && cp "$WORK"/cg.* "$KEEP"/ 2>/dev/null || true; fi
   rm -rf "$WORK"
 }
 trap cleanup EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
 [ "${SKIP_BUILD:-0}" = 1 ] || (cd "$ROOT" && cargo build --release -q -p pylon -p bare-pingora)
 

@@ -4,7 +4,6 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use http::HeaderName;
 use pingora::http::{RequestHeader, ResponseHeader};
 use pingora::proxy::Session;
 use pingora::Result;
@@ -16,20 +15,17 @@ use crate::request_id::{from_incoming, generate};
 
 #[derive(Debug)]
 struct RequestId {
-    header: HeaderName,
-    /// The name as configured, parsed once, in the case to write.
-    header_case: PreparedHeaderName,
+    /// The name as configured, parsed once (lookups use its lowercase half), in the case
+    /// to write.
+    header: PreparedHeaderName,
     keep_incoming: bool,
     upstream: bool,
     response: bool,
 }
 
 pub fn compile(def: &Config) -> Result<Arc<dyn Middleware>, String> {
-    let header = HeaderName::from_bytes(def.header.as_bytes())
-        .map_err(|_| format!("invalid header name {:?}", def.header))?;
     Ok(Arc::new(RequestId {
-        header,
-        header_case: prepare(&def.header)?,
+        header: prepare(&def.header)?,
         keep_incoming: def.keep_incoming,
         upstream: def.upstream,
         response: def.response,
@@ -49,7 +45,7 @@ impl Middleware for RequestId {
 
     async fn request(&self, session: &mut Session, state: &mut RequestState) -> Result<Flow> {
         let id = if self.keep_incoming {
-            let incoming = session.req_header().headers.get(&self.header);
+            let incoming = session.req_header().headers.get(self.header.name());
             from_incoming(incoming.map(|v| v.as_bytes()))
         } else {
             generate()
@@ -65,7 +61,7 @@ impl Middleware for RequestId {
         state: &RequestState,
     ) -> Result<()> {
         if let Some(id) = &state.request_id {
-            upstream.insert_header(&self.header_case, id.as_str())?;
+            upstream.insert_header(&self.header, id.as_str())?;
         }
         Ok(())
     }
@@ -77,7 +73,7 @@ impl Middleware for RequestId {
         state: &mut RequestState,
     ) -> Result<()> {
         if let Some(id) = &state.request_id {
-            response.insert_header(&self.header_case, id.as_str())?;
+            response.insert_header(&self.header, id.as_str())?;
         }
         Ok(())
     }
