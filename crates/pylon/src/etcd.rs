@@ -13,6 +13,7 @@
 //! with a full read before watching again — which also covers a watch whose revision etcd
 //! has compacted away. SIGHUP forces such a full read.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -131,6 +132,8 @@ pub struct EtcdWatch {
     local: Parsed,
     settings: StoreConfig,
     applier: Arc<Applier>,
+    /// `--bind`, applied to every config built, as at start.
+    bind: Option<SocketAddr>,
     /// The revision the node's running config was read at.
     start_revision: i64,
 }
@@ -149,12 +152,14 @@ impl EtcdWatch {
         local: Parsed,
         settings: StoreConfig,
         applier: Arc<Applier>,
+        bind: Option<SocketAddr>,
         start_revision: i64,
     ) -> EtcdWatch {
         EtcdWatch {
             local,
             settings,
             applier,
+            bind,
             start_revision,
         }
     }
@@ -171,7 +176,13 @@ impl EtcdWatch {
             contents.generation, contents.revision
         );
         let config = match contents.assemble(&self.local) {
-            Ok(config) => config,
+            Ok(mut config) => match crate::reload::apply_bind(&mut config, self.bind) {
+                Ok(()) => config,
+                Err(e) => {
+                    log::error!("etcd change ({why}, {at}) refused: {e}; still serving generation {running}");
+                    return;
+                }
+            },
             Err(errors) => {
                 log::error!(
                     "etcd change ({why}, {at}) refused, {} error(s); still serving generation {running}",
