@@ -11,7 +11,7 @@ use pylon_config::{
 use crate::layout::Layout;
 
 /// The resources under a prefix, read in one request (so at one revision).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Contents {
     /// The etcd revision they were read at; a watch continues after it.
     pub revision: i64,
@@ -279,12 +279,7 @@ mod tests {
         .unwrap();
         let node = pylon_config::parse_files(&node).unwrap();
         let layout = Layout::new("/pylon");
-        let empty = Contents {
-            revision: 0,
-            generation: 0,
-            resources: Vec::new(),
-            problems: Vec::new(),
-        };
+        let empty = Contents::default();
         for (origin, example) in examples {
             let changes = Change::all_of(&example).unwrap();
             let built = empty

@@ -142,9 +142,7 @@ impl EtcdStore {
         let revision = response.header().map_or(0, |h| h.revision());
         let mut contents = Contents {
             revision,
-            generation: 0,
-            resources: Vec::new(),
-            problems: Vec::new(),
+            ..Contents::default()
         };
         for pair in response.kvs() {
             let key = String::from_utf8_lossy(pair.key()).into_owned();

@@ -13,6 +13,7 @@
 //! with a full read before watching again — which also covers a watch whose revision etcd
 //! has compacted away. SIGHUP forces such a full read.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -21,7 +22,7 @@ use pingora::server::ShutdownWatch;
 use pingora::services::background::BackgroundService;
 use pylon_config::{Parsed, StoreConfig};
 use pylon_core::apply::Applier;
-use pylon_store::{Contents, EtcdStore, StoreError, WatchStream};
+use pylon_store::{Contents, EtcdStore, StoreError, WatchResponse, WatchStream};
 
 /// How long a change waits for the rest of its transaction's events (one apply for a
 /// multi-key write instead of one per key).
@@ -90,7 +91,7 @@ pub fn read_once(settings: &StoreConfig) -> Result<Contents, String> {
 }
 
 /// Runs `work` with a store connected on a short-lived runtime of its own. Blocking.
-fn on_own_runtime<T>(
+pub(crate) fn on_own_runtime<T>(
     settings: &StoreConfig,
     work: impl AsyncFnOnce(EtcdStore) -> Result<T, String>,
 ) -> Result<T, String> {
@@ -131,6 +132,8 @@ pub struct EtcdWatch {
     local: Parsed,
     settings: StoreConfig,
     applier: Arc<Applier>,
+    /// `--bind`, applied to every config built, as at start.
+    bind: Option<SocketAddr>,
     /// The revision the node's running config was read at.
     start_revision: i64,
 }
@@ -149,12 +152,14 @@ impl EtcdWatch {
         local: Parsed,
         settings: StoreConfig,
         applier: Arc<Applier>,
+        bind: Option<SocketAddr>,
         start_revision: i64,
     ) -> EtcdWatch {
         EtcdWatch {
             local,
             settings,
             applier,
+            bind,
             start_revision,
         }
     }
@@ -171,7 +176,13 @@ impl EtcdWatch {
             contents.generation, contents.revision
         );
         let config = match contents.assemble(&self.local) {
-            Ok(config) => config,
+            Ok(mut config) => match crate::reload::apply_bind(&mut config, self.bind) {
+                Ok(()) => config,
+                Err(e) => {
+                    log::error!("etcd change ({why}, {at}) refused: {e}; still serving generation {running}");
+                    return;
+                }
+            },
             Err(errors) => {
                 log::error!(
                     "etcd change ({why}, {at}) refused, {} error(s); still serving generation {running}",
@@ -238,25 +249,11 @@ impl EtcdWatch {
                     }
                     continue;
                 }
-                response = stream.message() => response,
+                response = next(stream) => match response {
+                    Ok(response) => response,
+                    Err(end) => return end,
+                },
             };
-            let response = match response {
-                Ok(Some(response)) => response,
-                Ok(None) => return Followed::Broken("the watch stream ended".into()),
-                Err(e) => {
-                    return Followed::Broken(format!(
-                        "the watch broke: {}",
-                        pylon_store::describe(&e)
-                    ))
-                }
-            };
-            if response.canceled() || response.compact_revision() > 0 {
-                return Followed::Resync(format!(
-                    "the watch was canceled ({}; compacted at revision {})",
-                    response.cancel_reason(),
-                    response.compact_revision()
-                ));
-            }
             // Events this node already read (a change that arrived during a read) are not
             // read again.
             let newer = response
@@ -273,19 +270,9 @@ impl EtcdWatch {
             loop {
                 tokio::select! {
                     () = &mut pause => break,
-                    more = stream.message() => match more {
-                        // A canceled watch sends nothing more: the resync reads anyway.
-                        Ok(Some(r)) if r.canceled() || r.compact_revision() > 0 => {
-                            return Followed::Resync(format!(
-                                "the watch was canceled ({}; compacted at revision {})",
-                                r.cancel_reason(),
-                                r.compact_revision()
-                            ));
-                        }
-                        Ok(Some(_)) => {}
-                        Ok(None) => return Followed::Broken("the watch stream ended".into()),
-                        Err(e) => return Followed::Broken(format!("the watch broke: {}", pylon_store::describe(&e))),
-                    }
+                    more = next(stream) => if let Err(end) = more {
+                        return end;
+                    },
                 }
             }
             match self.resync(store, "watch").await {
@@ -293,6 +280,24 @@ impl EtcdWatch {
                 Err(e) => return Followed::Broken(e.to_string()),
             }
         }
+    }
+}
+
+/// The next message of `stream`, or how following it ends: etcd canceled the watch (its
+/// revision was compacted away; a canceled watch sends nothing more) or the stream broke.
+async fn next(stream: &mut WatchStream) -> Result<WatchResponse, Followed> {
+    match stream.message().await {
+        Ok(Some(r)) if r.canceled() || r.compact_revision() > 0 => Err(Followed::Resync(format!(
+            "the watch was canceled ({}; compacted at revision {})",
+            r.cancel_reason(),
+            r.compact_revision()
+        ))),
+        Ok(Some(r)) => Ok(r),
+        Ok(None) => Err(Followed::Broken("the watch stream ended".into())),
+        Err(e) => Err(Followed::Broken(format!(
+            "the watch broke: {}",
+            pylon_store::describe(&e)
+        ))),
     }
 }
 

@@ -212,6 +212,7 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
                 parsed,
                 settings,
                 applier,
+                cli.bind,
                 contents.revision,
             ))
         }

@@ -10,7 +10,7 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use pylon_config::{Config, ResourceKind};
-use pylon_store::{Change, Contents, EtcdStore, Layout};
+use pylon_store::{Change, Contents, Layout};
 
 pub fn seed(cli: &crate::Cli, from: &Path) -> anyhow::Result<ExitCode> {
     const NOTHING: &str = "; nothing was written";
@@ -48,22 +48,14 @@ pub fn seed(cli: &crate::Cli, from: &Path) -> anyhow::Result<ExitCode> {
     let changes = Change::all_of(&config)?;
     // What the nodes will build from the keys must be what was just checked.
     let layout = Layout::new(&settings.prefix);
-    let empty = Contents {
-        revision: 0,
-        generation: 0,
-        resources: Vec::new(),
-        problems: Vec::new(),
-    };
-    let read_back = empty.with_changes(&layout, &changes).assemble(&node);
+    let read_back = Contents::default()
+        .with_changes(&layout, &changes)
+        .assemble(&node);
     if read_back.map(by_name).as_ref() != Ok(&by_name(config.clone())) {
         anyhow::bail!("the seed does not read back as the config it was made from{NOTHING}");
     }
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    let seeded = runtime.block_on(async {
-        let store = EtcdStore::connect(&settings).await?;
-        anyhow::Ok(store.seed(&config).await?)
+    let seeded = crate::etcd::on_own_runtime(&settings, async |store| {
+        store.seed(&config).await.map_err(|e| e.to_string())
     });
     match seeded {
         Ok(generation) => {

@@ -3,9 +3,10 @@
 //! It can be stopped and started again on the same ports and data (the same cluster, as
 //! after a crash and restart).
 
+use super::pylon::free_addr;
 use super::tempdir::TempDir;
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
@@ -22,19 +23,12 @@ pub struct Etcd {
     starts: usize,
 }
 
-fn free_port(held: &mut Vec<TcpListener>) -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("free port");
-    let addr = listener.local_addr().expect("free port");
-    held.push(listener);
-    addr
-}
-
 impl Etcd {
     /// Starts etcd and waits until it is healthy.
     pub fn start() -> Etcd {
         let mut held = Vec::new();
-        let client = free_port(&mut held);
-        let peer = free_port(&mut held);
+        let client = free_addr("127.0.0.1", &mut held);
+        let peer = free_addr("127.0.0.1", &mut held);
         drop(held);
         let mut etcd = Etcd {
             child: None,

@@ -45,7 +45,7 @@ pub fn check_refuses(yaml: &str) -> String {
 
 /// A free port on `ip`. The probe socket is kept in `held` until every port of a start is
 /// chosen, so that one start never gets the same port twice.
-fn free_addr(ip: &str, held: &mut Vec<TcpListener>) -> SocketAddr {
+pub(super) fn free_addr(ip: &str, held: &mut Vec<TcpListener>) -> SocketAddr {
     let listener = TcpListener::bind((ip, 0)).expect("free port");
     let addr = listener.local_addr().expect("free port");
     held.push(listener);
