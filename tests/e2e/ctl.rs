@@ -231,6 +231,23 @@ fn ctl_exits_1_on_refusals_and_bad_keys_and_2_when_unreachable() {
     );
     assert_eq!(pylon.client().get("/bad").status, 404);
 
+    // An output a write cannot have is refused before anything is sent.
+    let good = files.write(
+        "good.yaml",
+        "name: yaml\nrule: PathPrefix(`/yaml`)\nupstream: hand\n",
+    );
+    let out = ctl(
+        &pylon,
+        &["-o", "yaml", "routes", "add", "-f", good.to_str().unwrap()],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    assert!(
+        stderr(&out).contains("-o yaml is not available"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(pylon.client().get("/yaml").status, 404);
+
     let admin = format!("http://{}", pylon.listeners[1]);
     let missing = run_cli(&["ctl", "--admin", &admin, "routes", "list"], None);
     assert_eq!(missing.status.code(), Some(1));

@@ -36,8 +36,8 @@ use pylon_core::apply::Applier;
 pub use auth::verify_password;
 pub use service::{app, bind, AdminService};
 pub use store::{
-    to_value, write_atomic, Candidate, ConfigStore, FileStore, StoreError, StoreInfo, Stored,
-    API_FILE,
+    document, to_value, write_atomic, Candidate, ConfigStore, FileStore, StoreError, StoreInfo,
+    Stored, API_FILE,
 };
 
 /// What the handlers share.

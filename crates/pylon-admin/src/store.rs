@@ -19,7 +19,7 @@ use std::io::Write;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-use pylon_config::{Config, ConfigErrors, Format, Origins};
+use pylon_config::{Config, ConfigErrors, Format, Origins, ResourceKind};
 use serde_json::{Map, Value};
 
 /// The file of a config directory that holds what the API manages.
@@ -216,40 +216,54 @@ impl ConfigStore for FileStore {
 /// defined in `api_file`, and where the others are.
 fn split(config: &Config, origins: &Origins, api_file: &Path) -> (Value, Origins) {
     let ours = |o: Option<&pylon_config::Origin>| o.is_some_and(|o| o.file == api_file);
-    let mut managed = Map::new();
-    let routes: Vec<Value> = config
-        .routes
-        .iter()
-        .filter(|r| ours(origins.routes.get(&r.name)))
-        .map(to_value)
-        .collect();
-    let upstreams: Map<String, Value> = config
-        .upstreams
-        .iter()
-        .filter(|(name, _)| ours(origins.upstreams.get(*name)))
-        .map(|(name, u)| (name.clone(), to_value(u)))
-        .collect();
-    let middlewares: Map<String, Value> = config
-        .middlewares
-        .iter()
-        .filter(|(name, _)| ours(origins.middlewares.get(*name)))
-        .map(|(name, m)| (name.clone(), to_value(m)))
-        .collect();
-    if !upstreams.is_empty() {
-        managed.insert("upstreams".into(), Value::Object(upstreams));
-    }
-    if !middlewares.is_empty() {
-        managed.insert("middlewares".into(), Value::Object(middlewares));
-    }
-    if !routes.is_empty() {
-        managed.insert("routes".into(), Value::Array(routes));
-    }
+    let managed = document(config, |kind, name| {
+        ours(match kind {
+            ResourceKind::Route => origins.routes.get(name),
+            ResourceKind::Upstream => origins.upstreams.get(name),
+            ResourceKind::Middleware => origins.middlewares.get(name),
+            ResourceKind::ErrorPages => None,
+        })
+    });
     let elsewhere = Origins {
         routes: others(&origins.routes, api_file),
         upstreams: others(&origins.upstreams, api_file),
         middlewares: others(&origins.middlewares, api_file),
     };
-    (Value::Object(managed), elsewhere)
+    (managed, elsewhere)
+}
+
+/// The routes, upstreams and middlewares of `config` that `keep` picks, as a managed
+/// document shaped like a config file (a section with none is left out).
+pub fn document(config: &Config, keep: impl Fn(ResourceKind, &str) -> bool) -> Value {
+    let mut doc = Map::new();
+    let upstreams: Map<String, Value> = config
+        .upstreams
+        .iter()
+        .filter(|(name, _)| keep(ResourceKind::Upstream, name))
+        .map(|(name, u)| (name.clone(), to_value(u)))
+        .collect();
+    let middlewares: Map<String, Value> = config
+        .middlewares
+        .iter()
+        .filter(|(name, _)| keep(ResourceKind::Middleware, name))
+        .map(|(name, m)| (name.clone(), to_value(m)))
+        .collect();
+    let routes: Vec<Value> = config
+        .routes
+        .iter()
+        .filter(|r| keep(ResourceKind::Route, &r.name))
+        .map(to_value)
+        .collect();
+    if !upstreams.is_empty() {
+        doc.insert("upstreams".into(), Value::Object(upstreams));
+    }
+    if !middlewares.is_empty() {
+        doc.insert("middlewares".into(), Value::Object(middlewares));
+    }
+    if !routes.is_empty() {
+        doc.insert("routes".into(), Value::Array(routes));
+    }
+    Value::Object(doc)
 }
 
 fn others(

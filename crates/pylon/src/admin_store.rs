@@ -19,10 +19,10 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Mutex;
 
-use pylon_admin::{to_value, Candidate, ConfigStore, StoreError, StoreInfo, Stored};
+use pylon_admin::{document, Candidate, ConfigStore, StoreError, StoreInfo, Stored};
 use pylon_config::{Config, Origins, Parsed, ResourceKind, StoreConfig};
 use pylon_store::{Change, EtcdStore, PreviewError, WriteError};
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 /// What a load saw, and what the candidate made of it: the next steps of the same write.
 #[derive(Default)]
@@ -70,20 +70,20 @@ impl EtcdConfigStore {
     ) -> Result<T, StoreError> {
         let handle = tokio::runtime::Handle::try_current()
             .map_err(|e| StoreError::Io(format!("no runtime for the etcd client: {e}")))?;
-        let mut client = self.client.lock().unwrap_or_else(|p| p.into_inner());
-        if client.is_none() {
-            let store = handle
-                .block_on(EtcdStore::connect(&self.settings))
-                .map_err(|e| StoreError::Io(e.to_string()))?;
-            *client = Some((handle.clone(), store));
-        }
-        let Some((handle, store)) = client.as_ref() else {
-            return Err(StoreError::Io("no etcd client".into()));
+        let (handle, store) = {
+            let mut client = self.client.lock().unwrap_or_else(|p| p.into_inner());
+            match client.as_ref() {
+                Some(made) => made.clone(),
+                None => {
+                    let store = handle
+                        .block_on(EtcdStore::connect(&self.settings))
+                        .map_err(|e| StoreError::Io(e.to_string()))?;
+                    client.insert((handle, store)).clone()
+                }
+            }
         };
-        let store = store.clone();
-        let handle = handle.clone();
-        // Not held across the request: a slow etcd must not block `info`/`writable`.
-        drop(client);
+        // The lock is not held across the request: a slow etcd must not block
+        // `info`/`writable`.
         handle.block_on(work(&store))
     }
 
@@ -94,10 +94,15 @@ impl EtcdConfigStore {
         config
     }
 
+    /// Where the managed document is: the prefix, as config errors name it.
+    fn managed_origin(&self) -> PathBuf {
+        PathBuf::from(pylon_store::origin(self.settings.prefix.as_str()))
+    }
+
     fn invalid(&self, errors: pylon_config::ConfigErrors) -> StoreError {
         StoreError::Invalid {
             errors,
-            managed: PathBuf::from(pylon_store::origin(self.settings.prefix.as_str())),
+            managed: self.managed_origin(),
         }
     }
 }
@@ -107,7 +112,7 @@ impl ConfigStore for EtcdConfigStore {
         StoreInfo {
             mode: "etcd",
             path: self.path.clone(),
-            api_file: PathBuf::from(pylon_store::origin(self.settings.prefix.as_str())),
+            api_file: self.managed_origin(),
         }
     }
 
@@ -203,30 +208,7 @@ impl ConfigStore for EtcdConfigStore {
 
 /// The shared resources of `config` as a managed document, shaped like a config file.
 fn managed(config: &Config) -> Value {
-    let mut doc = Map::new();
-    let upstreams: Map<String, Value> = config
-        .upstreams
-        .iter()
-        .map(|(name, u)| (name.clone(), to_value(u)))
-        .collect();
-    let middlewares: Map<String, Value> = config
-        .middlewares
-        .iter()
-        .map(|(name, m)| (name.clone(), to_value(m)))
-        .collect();
-    if !upstreams.is_empty() {
-        doc.insert("upstreams".into(), Value::Object(upstreams));
-    }
-    if !middlewares.is_empty() {
-        doc.insert("middlewares".into(), Value::Object(middlewares));
-    }
-    if !config.routes.is_empty() {
-        doc.insert(
-            "routes".into(),
-            Value::Array(config.routes.iter().map(to_value).collect()),
-        );
-    }
-    Value::Object(doc)
+    document(config, |_, _| true)
 }
 
 /// The resources of a managed document by kind and name.

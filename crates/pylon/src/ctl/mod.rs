@@ -92,8 +92,8 @@ fn dispatch(client: &Client, args: &CtlArgs) -> Result<(), Failure> {
     let output = args.output;
     match &args.command {
         CtlCommand::Status => {
-            let reply = client.call(Method::GET, "/api/v1/status", None)?;
             no_yaml(output, "status")?;
+            let reply = client.call(Method::GET, "/api/v1/status", None)?;
             match output {
                 Output::Json => print_raw(&reply),
                 _ => print!("{}", table::status(&reply.json())),
@@ -180,6 +180,7 @@ fn resource(
                     ))
                 })?
                 .to_string();
+            no_yaml(output, "a write")?;
             let reply = if *replace {
                 client.call(
                     Method::PUT,
@@ -193,7 +194,6 @@ fn resource(
                     Some(&value),
                 )?
             };
-            no_yaml(output, "a write")?;
             match output {
                 Output::Json => print_raw(&reply),
                 _ if *dry_run => print!("{}", table::report(&reply.json())),
@@ -209,12 +209,12 @@ fn resource(
             }
         }
         ResourceCommand::Rm { name, dry_run } => {
+            no_yaml(output, "a write")?;
             let reply = client.call(
                 Method::DELETE,
                 &format!("/api/v1/{section}/{}{}", segment(name)?, dry(*dry_run)),
                 None,
             )?;
-            no_yaml(output, "a write")?;
             match output {
                 Output::Json if !reply.body.is_empty() => print_raw(&reply),
                 Output::Json => println!("{{}}"),
@@ -239,13 +239,13 @@ fn config(client: &Client, output: Output, command: &ConfigCommand) -> Result<()
             }
         }
         ConfigCommand::Apply { file, dry_run } => {
+            no_yaml(output, "a write")?;
             let value = read_document(file)?;
             let reply = client.call(
                 Method::PUT,
                 &format!("/api/v1/config{}", dry(*dry_run)),
                 Some(&value),
             )?;
-            no_yaml(output, "a write")?;
             match output {
                 Output::Json => print_raw(&reply),
                 _ => print!("{}", table::report(&reply.json())),
