@@ -18,7 +18,7 @@ use async_trait::async_trait;
 use pingora::server::ShutdownWatch;
 use pingora::services::background::BackgroundService;
 use pylon_config::{ReloadConfig, MIN_WATCH_INTERVAL};
-use pylon_core::apply::{Applier, ReloadOutcome};
+use pylon_core::apply::{Applier, ApplyError, ReloadOutcome};
 
 /// Where the config comes from, and what the command line changes in it.
 #[derive(Debug, Clone)]
@@ -68,6 +68,9 @@ pub fn apply_bind(
     }
     Ok(())
 }
+
+/// Why a reload stood down: the files changed between reading and swapping.
+const FILES_CHANGED: &str = "the config files changed while they were read";
 
 /// One file's identity and state: a change to any of these is a change of the file.
 type Stamp = Option<(u64, SystemTime, u64)>;
@@ -146,6 +149,10 @@ impl ReloadService {
     /// Loads, validates and applies the config; logs what happened. Blocking.
     fn reload(&self, why: &str) {
         let running = self.applier.snapshot().load().generation;
+        // What the files were before reading them: if they change before the swap (the
+        // admin API persists under the applier's lock), what was read is stale and must
+        // not replace the newer config; the next look applies the files as they are then.
+        let read_from = self.fingerprint();
         let loaded = match self.source.load() {
             Ok(loaded) => loaded,
             Err(errors) => {
@@ -170,9 +177,22 @@ impl ReloadService {
         }
         let mut files = loaded.files.clone();
         files.extend(loaded.env_files.iter().cloned());
+        let unchanged_since_read = |_: &pylon_config::Config| {
+            if self.fingerprint() == read_from {
+                Ok(())
+            } else {
+                Err(FILES_CHANGED.to_string())
+            }
+        };
+        let applied = self.applier.apply_with(loaded.config, unchanged_since_read);
+        // Updated after the check, which compares against the set of files `read_from` saw.
         *self.files.lock().unwrap_or_else(|p| p.into_inner()) = files;
-        let applied = match self.applier.apply(loaded.config) {
+        let applied = match applied {
             Ok(applied) => applied,
+            Err(ApplyError::BeforeSwap(e)) if e == FILES_CHANGED => {
+                log::info!("config reload ({why}): {FILES_CHANGED}; the next look applies them");
+                return;
+            }
             Err(e) => {
                 log::error!(
                     "config reload ({why}) refused: {e}; still serving generation {running}"
