@@ -188,7 +188,7 @@ impl OriginPattern {
 }
 
 /// `host:port` → (`host`, `Some(port)`); a bracketed IPv6 host keeps its brackets.
-fn split_port(authority: &str) -> (&str, Option<&str>) {
+pub(super) fn split_port(authority: &str) -> (&str, Option<&str>) {
     if authority.starts_with('[') {
         return match authority.find(']') {
             Some(end) => match authority[end + 1..].strip_prefix(':') {
@@ -205,7 +205,7 @@ fn split_port(authority: &str) -> (&str, Option<&str>) {
 }
 
 /// A DNS name (letters, digits, `-`, dot-separated non-empty labels) or a bracketed IPv6.
-fn is_host(host: &str) -> bool {
+pub(super) fn is_host(host: &str) -> bool {
     if let Some(inner) = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
         return inner.parse::<std::net::Ipv6Addr>().is_ok();
     }

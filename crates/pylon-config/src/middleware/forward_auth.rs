@@ -178,31 +178,10 @@ impl AuthUrl {
 }
 
 /// `host[:port]`: a DNS name, an IPv4 address or a bracketed IPv6 address, and a port from
-/// 1 to 65535.
+/// 1 to 65535. Shares the host and port splitting with `cors` origins.
 fn authority_ok(authority: &str) -> bool {
-    let (host, port) = if authority.starts_with('[') {
-        match authority.find(']') {
-            Some(end) => (&authority[..=end], authority[end + 1..].strip_prefix(':')),
-            None => return false,
-        }
-    } else {
-        match authority.rsplit_once(':') {
-            Some((h, p)) => (h, Some(p)),
-            None => (authority, None),
-        }
-    };
-    if let Some(port) = port {
-        if !port.parse::<u16>().is_ok_and(|p| p > 0) {
-            return false;
-        }
-    }
-    if let Some(inner) = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
-        return inner.parse::<std::net::Ipv6Addr>().is_ok();
-    }
-    !host.is_empty()
-        && host
-            .split('.')
-            .all(|l| !l.is_empty() && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'))
+    let (host, port) = super::cors::split_port(authority);
+    port.is_none_or(|p| p.parse::<u16>().is_ok_and(|p| p > 0)) && super::cors::is_host(host)
 }
 
 #[cfg(test)]
