@@ -8,6 +8,7 @@ pub mod errors;
 pub mod forwarded;
 pub mod hash_key;
 pub mod header_names;
+pub mod measured;
 pub mod middleware;
 pub mod proxy;
 pub mod request_id;

@@ -16,6 +16,7 @@
 
 use crate::forwarded;
 use crate::hash_key;
+use crate::measured::Measured;
 use crate::middleware::{Flow, GeneratedResponse, RequestState};
 use crate::request_id;
 use crate::request_view::{request_host, PingoraRequest};
@@ -50,8 +51,8 @@ pub struct RequestCtx {
     started: Option<Instant>,
     /// The endpoint of the current attempt (dropping it ends its in-flight count).
     selection: Option<Selection>,
-    /// When the current attempt started, for the latency EWMA.
-    attempt_started: Option<Instant>,
+    /// Timings and outcome, for least_time's latency EWMA and the `logging` consumers.
+    measured: Measured,
     /// Endpoints earlier attempts used.
     tried: Vec<SocketAddr>,
     /// Retries granted so far.
@@ -126,7 +127,38 @@ fn failure_kind(e: &Error) -> Option<&'static str> {
     }
 }
 
+/// How an upstream attempt failed, as metrics and logs name it: `connect` (refused,
+/// unreachable, connect timeout), `timeout` (read/write), `reset` (closed or broken
+/// connection, bad response), `tls` (handshake or certificate) or `other`.
+pub fn upstream_error_kind(e: &Error) -> &'static str {
+    use ErrorType::*;
+    match e.etype() {
+        ConnectTimedout | ConnectRefused | ConnectNoRoute | ConnectError | BindError
+        | SocketError | ConnectProxyFailure => "connect",
+        TLSHandshakeFailure | TLSHandshakeTimedout | InvalidCert | HandshakeError
+        | TLSWantX509Lookup => "tls",
+        ReadTimedout | WriteTimedout => "timeout",
+        ConnectionClosed | ReadError | WriteError | InvalidHTTPHeader | H1Error | H2Error
+        | H2Downgrade | InvalidH2 => "reset",
+        _ => "other",
+    }
+}
+
+/// The status the client got: the response header Pylon wrote, else the error's status
+/// (0 when the client went away before any response).
+pub fn final_status(session: &Session, e: Option<&Error>) -> u16 {
+    if let Some(header) = session.response_written() {
+        return header.status.as_u16();
+    }
+    e.and_then(classify_error).map_or(0, |(code, _)| code)
+}
+
 impl RequestCtx {
+    /// What the proxy measured of this request so far.
+    pub fn measured(&self) -> &Measured {
+        &self.measured
+    }
+
     fn upstream(&self) -> Option<&RouteUpstream> {
         match self.route.as_deref().map(|r| &r.target) {
             Some(RouteTarget::Upstream(up)) => Some(up),
@@ -233,7 +265,7 @@ impl ProxyHttp for PylonProxy {
             ran: 0,
             started: None,
             selection: None,
-            attempt_started: None,
+            measured: Measured::start(),
             tried: Vec::new(),
             retries: 0,
             retrying_status: false,
@@ -376,8 +408,7 @@ impl ProxyHttp for PylonProxy {
                 *t = Some(t.map_or(left, |t| t.min(left)));
             }
         }
-        // Only least_time reads latencies; other balancers skip the clock.
-        ctx.attempt_started = (pool.algorithm == Algorithm::LeastTime).then(Instant::now);
+        ctx.measured.attempt(selection.endpoint.state.address);
         ctx.selection = Some(selection);
         Ok(peer)
     }
@@ -419,8 +450,14 @@ impl ProxyHttp for PylonProxy {
         ctx: &mut RequestCtx,
     ) -> Result<()> {
         let status = upstream_response.status.as_u16();
-        if let (Some(sel), Some(started)) = (ctx.selection.as_ref(), ctx.attempt_started) {
-            sel.endpoint.state.record_latency(started.elapsed());
+        let header_time = ctx.measured.upstream_answered(status);
+        if let (Some(up), Some(sel), Some(time)) =
+            (ctx.upstream(), ctx.selection.as_ref(), header_time)
+        {
+            // Only least_time reads latencies.
+            if up.pool.algorithm == Algorithm::LeastTime {
+                sel.endpoint.state.record_latency(time);
+            }
         }
         if let Some(outcome) = ctx
             .upstream()
@@ -481,6 +518,19 @@ impl ProxyHttp for PylonProxy {
         }
     }
 
+    async fn connected_to_upstream(
+        &self,
+        _session: &mut Session,
+        reused: bool,
+        _peer: &HttpPeer,
+        _fd: std::os::unix::io::RawFd,
+        _digest: Option<&pingora::protocols::Digest>,
+        ctx: &mut RequestCtx,
+    ) -> Result<()> {
+        ctx.measured.connected(reused);
+        Ok(())
+    }
+
     /// The request as Pingora's error log lines describe it, with the route and the request
     /// id (the one the client got in the error body), so a log line and a client's report
     /// meet.
@@ -518,6 +568,7 @@ impl ProxyHttp for PylonProxy {
         ctx: &mut RequestCtx,
         mut e: Box<Error>,
     ) -> Box<Error> {
+        ctx.measured.upstream_error = Some(upstream_error_kind(&e));
         ctx.record_outcome(Outcome::Failure("connect failure"));
         // The request never left: retrying is safe whatever the method.
         let allowed = ctx.upstream().is_some_and(|up| up.retry.on_connect_failure);
@@ -543,6 +594,7 @@ impl ProxyHttp for PylonProxy {
         let replayable =
             session.response_written().is_none() && !session.as_ref().retry_buffer_truncated();
         let kind = failure_kind(&e);
+        ctx.measured.upstream_error = Some(upstream_error_kind(&e));
         // A pooled keep-alive connection the server closed is not the server's fault.
         if kind.is_some() && !(client_reused && kind == Some("reset")) {
             ctx.record_outcome(Outcome::Failure(kind.unwrap_or("error")));
