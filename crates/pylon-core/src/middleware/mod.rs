@@ -67,6 +67,9 @@ pub struct RequestState {
     /// Who the request was authenticated as (`basic_auth`'s user, `api_key`'s consumer,
     /// `jwt`'s subject), for later middlewares (`rate_limit`'s `consumer` key) and logs.
     pub consumer: Option<Arc<str>>,
+    /// The W3C trace id this request belongs to, when tracing is configured (taken from
+    /// the incoming `traceparent` or started by Pylon); for logs and error bodies.
+    pub trace_id: Option<[u8; 16]>,
     /// Values middlewares share with later ones.
     pub extensions: http::Extensions,
 }
