@@ -183,6 +183,7 @@ mod tests {
             basic_auth: basic.to_vec(),
             api_keys: keys.iter().map(|k| k.to_string()).collect(),
             rate_limit: None,
+            ready: Default::default(),
         };
         Auth::new(&admin)
     }

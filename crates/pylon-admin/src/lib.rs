@@ -11,7 +11,7 @@
 //!   the config file written back whole), atomic writes; the etcd store of a fleet node
 //!   implements [`ConfigStore`] in the `pylon` crate (it needs `pylon-store`);
 //! - `resource`: routes, upstreams and middlewares as API values;
-//! - `status`: status and upstream health; `auth`, `limit`: credentials and rate limit;
+//! - `status`: status and upstream health; `health`: `/health` and `/ready`; `auth`, `limit`: credentials and rate limit;
 //! - `openapi`: the document, with the config model's own schemas; `service`: the
 //!   Pingora background service.
 
@@ -19,6 +19,7 @@ mod api;
 mod auth;
 mod edit;
 mod error;
+mod health;
 mod limit;
 mod openapi;
 mod resource;
@@ -51,6 +52,8 @@ pub struct Admin {
     listen: SocketAddr,
     /// One write at a time: each reads the stored document, changes it and stores it.
     writes: Mutex<()>,
+    /// What `/ready` requires of upstreams.
+    ready: pylon_config::ReadyConfig,
 }
 
 impl Admin {
@@ -71,6 +74,7 @@ impl Admin {
             version: version.to_string(),
             listen: settings.listen,
             writes: Mutex::new(()),
+            ready: settings.ready.clone(),
         }
     }
 }

@@ -75,10 +75,11 @@ impl AdminService {
 
 /// The whole app: `/api/v1/…`, the OpenAPI document and Swagger UI (from the binary).
 pub fn app(admin: Arc<Admin>) -> axum::Router {
-    let (api, openapi) = crate::api::router(admin);
+    let (api, openapi) = crate::api::router(admin.clone());
     let document = crate::openapi::finish(&openapi);
     let docs = SwaggerUi::new("/docs").external_url_unchecked("/api/v1/openapi.json", document);
-    api.merge(docs)
+    // The probes first: the API's router ends in a fallback that would answer them.
+    crate::health::router(admin).merge(api).merge(docs)
 }
 
 #[async_trait]

@@ -33,6 +33,9 @@ pub struct Status {
     /// The last reload from the config files (a file change or SIGHUP); absent before the
     /// first.
     pub last_reload: Option<ReloadStatus>,
+    /// Each upstream's servers and their health, by upstream name (as
+    /// `/api/v1/upstreams/{name}/health` gives one).
+    pub upstream_health: Vec<UpstreamHealth>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -106,6 +109,14 @@ pub fn status(admin: &Admin) -> Status {
             generation: r.generation,
             errors: r.errors,
         }),
+        upstream_health: {
+            let mut names: Vec<&String> = snapshot.upstreams.keys().collect();
+            names.sort();
+            names
+                .into_iter()
+                .map(|name| health(name, &snapshot.upstreams[name]))
+                .collect()
+        },
     }
 }
 

@@ -44,6 +44,25 @@ pub struct AdminConfig {
     /// Default: no limit.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rate_limit: Option<AdminRateLimit>,
+    /// What `/ready` requires besides listeners up and a config applied.
+    #[serde(default, skip_serializing_if = "ReadyConfig::is_default")]
+    pub ready: ReadyConfig,
+}
+
+/// What the readiness endpoint (`/ready`) checks about upstreams.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReadyConfig {
+    /// The upstreams that need at least one healthy server for Pylon to be ready: a list of
+    /// names, `[]` for none. Default: every upstream.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upstreams: Option<Vec<String>>,
+}
+
+impl ReadyConfig {
+    fn is_default(&self) -> bool {
+        self == &ReadyConfig::default()
+    }
 }
 
 /// A token bucket per client address.
@@ -101,9 +120,22 @@ pub fn parse_htpasswd_line(line: &str) -> Result<(&str, &str), String> {
 }
 
 /// Checks the `admin` section.
-pub(crate) fn validate(piece: &Piece<'_, AdminConfig>, errors: &mut Vec<ConfigError>) {
+pub(crate) fn validate(
+    piece: &Piece<'_, AdminConfig>,
+    upstream_names: &BTreeSet<&str>,
+    errors: &mut Vec<ConfigError>,
+) {
     let admin = &piece.value;
     let spot = Spot::new(&piece.doc.file, piece.node, piece.path.clone());
+    let ready = spot.key("ready").key("upstreams");
+    for (i, name) in admin.ready.upstreams.iter().flatten().enumerate() {
+        if !upstream_names.contains(name.as_str()) {
+            let hint = crate::de::did_you_mean(name, upstream_names.iter().copied())
+                .map(|h| format!("; did you mean `{h}`?"))
+                .unwrap_or_default();
+            errors.push(ready.item(i).error(format!("no upstream `{name}`{hint}")));
+        }
+    }
     let mut users = BTreeSet::new();
     for (i, line) in admin.basic_auth.iter().enumerate() {
         let item = spot.key("basic_auth").item(i);

@@ -37,6 +37,7 @@ mod loader;
 pub mod middleware;
 mod model;
 mod node;
+mod notifications;
 mod peer;
 mod reload;
 mod retry;
@@ -58,6 +59,7 @@ pub use loader::{
 };
 pub use middleware::{Middleware, MiddlewareRef};
 pub use model::*;
+pub use notifications::*;
 pub use peer::*;
 pub use reload::*;
 pub use retry::*;

@@ -15,6 +15,7 @@ use crate::error::{ConfigError, ConfigErrors};
 use crate::middleware::Middleware;
 use crate::model::{Config, ErrorPage, Listener, Route, ServerConfig};
 use crate::node::{index_path, key_path, Entry, Kind, Node, Pos};
+use crate::notifications::Notification;
 use crate::reload::ReloadConfig;
 use crate::store::{ResourceKind, StoreConfig, StoredResource};
 use crate::upstream::{Upstream, LB_NAME, LB_RULE};
@@ -24,7 +25,7 @@ use crate::validate::validate;
 pub const MAX_FILE_BYTES: u64 = 16 * 1024 * 1024;
 
 /// The top-level keys of a config file.
-const TOP_LEVEL_KEYS: [&str; 11] = [
+const TOP_LEVEL_KEYS: [&str; 12] = [
     "config",
     "server",
     "admin",
@@ -36,6 +37,7 @@ const TOP_LEVEL_KEYS: [&str; 11] = [
     "reload",
     "middlewares",
     "error_pages",
+    "notifications",
 ];
 
 /// The top-level keys that belong to one node, not to a fleet's shared store.
@@ -501,6 +503,7 @@ pub(crate) struct Pieces<'a> {
     pub routes: Vec<Piece<'a, Route>>,
     pub middlewares: Vec<Piece<'a, (String, Middleware)>>,
     pub error_pages: Option<Piece<'a, BTreeMap<String, ErrorPage>>>,
+    pub notifications: Option<Piece<'a, Vec<Notification>>>,
     pub listener_names: BTreeSet<&'a str>,
     pub upstream_names: BTreeSet<&'a str>,
     /// Names under top-level `middlewares:`, typed or not.
@@ -545,6 +548,7 @@ fn build(mut docs: Vec<Doc>, env: &Env) -> Result<(Config, Origins), ConfigError
         middlewares: pieces.middlewares.into_iter().map(|p| p.value).collect(),
         error_pages: pieces.error_pages.map(|p| p.value).unwrap_or_default(),
         config: pieces.store.map(|p| p.value),
+        notifications: pieces.notifications.map(|p| p.value).unwrap_or_default(),
     };
     Ok((config, origins))
 }
@@ -638,6 +642,12 @@ fn collect<'a>(doc: &'a Doc, pieces: &mut Pieces<'a>, errors: &mut Vec<ConfigErr
                 let first = pieces.error_pages.as_ref().map(|p| (p.doc, p.name_pos));
                 if let Some(piece) = once(first, doc, entry, errors) {
                     pieces.error_pages = Some(piece);
+                }
+            }
+            "notifications" => {
+                let first = pieces.notifications.as_ref().map(|p| (p.doc, p.name_pos));
+                if let Some(piece) = once(first, doc, entry, errors) {
+                    pieces.notifications = Some(piece);
                 }
             }
             "middlewares" => match &entry.value.kind {

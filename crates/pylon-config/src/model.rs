@@ -71,6 +71,10 @@ pub struct Config {
     /// default), or etcd, shared by a fleet (`{ store: etcd, endpoints: [...], prefix: /pylon }`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub config: Option<crate::StoreConfig>,
+    /// Webhooks Pylon POSTs events to (a server down, a config applied or refused,
+    /// started, stopping): `[{ url, events, format: json|slack|discord }]`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notifications: Vec<crate::Notification>,
 }
 
 impl Config {

@@ -29,7 +29,10 @@ pub(crate) fn validate(pieces: &Pieces<'_>, errors: &mut Vec<ConfigError>) {
     routes(pieces, errors);
     store::store(pieces, errors);
     if let Some(admin) = &pieces.admin {
-        crate::admin::validate(admin, errors);
+        crate::admin::validate(admin, &pieces.upstream_names, errors);
+    }
+    if let Some(notifications) = &pieces.notifications {
+        crate::notifications::validate(notifications, errors);
     }
 }
 

@@ -131,6 +131,7 @@ impl Applier {
             Snapshot::compile_next(Arc::new(config), generation, &self.resolver, Some(&current))?;
         before_swap(&next.config).map_err(ApplyError::BeforeSwap)?;
         self.snapshot.store(Arc::new(next));
+        crate::notify::config_applied(generation, &summary);
         Ok(Applied {
             generation,
             summary,

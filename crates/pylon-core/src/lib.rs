@@ -10,6 +10,7 @@ pub mod hash_key;
 pub mod header_names;
 pub mod measured;
 pub mod middleware;
+pub mod notify;
 pub mod proxy;
 pub mod request_id;
 pub mod request_view;

@@ -137,6 +137,22 @@ pub fn build_server(
     }
     server.add_service(service);
 
+    // Webhooks: the queue is installed before the services that report events start.
+    let notifier = pylon_core::notify::Notifier::install(snapshot.clone());
+    pylon_core::notify::forward_health_events();
+    let started = serde_json::json!({
+        "version": env!("CARGO_PKG_VERSION"),
+        "pid": std::process::id(),
+        "generation": snapshot.load().generation,
+        "listeners": config.listeners.iter()
+            .map(|l| serde_json::json!({ "name": l.name, "address": l.address.to_string() }))
+            .collect::<Vec<_>>(),
+    });
+    server.add_service(background_service(
+        "notifications",
+        pylon_core::notify::NotifyService::new(notifier, started),
+    ));
+
     let for_checks = snapshot.clone();
     let targets = Arc::new(move || {
         let mut targets: Vec<CheckTarget> = Vec::new();

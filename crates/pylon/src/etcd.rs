@@ -180,6 +180,7 @@ impl EtcdWatch {
                 Ok(()) => config,
                 Err(e) => {
                     log::error!("etcd change ({why}, {at}) refused: {e}; still serving generation {running}");
+                    pylon_core::notify::config_rejected("etcd change", running, &[e.to_string()]);
                     return;
                 }
             },
@@ -191,6 +192,8 @@ impl EtcdWatch {
                 for e in &errors {
                     log::error!("{e}");
                 }
+                let errors: Vec<String> = errors.iter().map(ToString::to_string).collect();
+                pylon_core::notify::config_rejected("etcd change", running, &errors);
                 return;
             }
         };
@@ -209,9 +212,12 @@ impl EtcdWatch {
                     log_empty(&self.settings);
                 }
             }
-            Err(e) => log::error!(
-                "etcd change ({why}, {at}) refused: {e}; still serving generation {running}"
-            ),
+            Err(e) => {
+                log::error!(
+                    "etcd change ({why}, {at}) refused: {e}; still serving generation {running}"
+                );
+                pylon_core::notify::config_rejected("etcd change", running, &[e.to_string()]);
+            }
         }
     }
 

@@ -138,6 +138,9 @@ impl ReloadService {
 
     /// Remembers the outcome for the admin API's status.
     fn record(&self, why: &str, generation: u64, errors: Vec<String>) {
+        if !errors.is_empty() {
+            pylon_core::notify::config_rejected(why, generation, &errors);
+        }
         self.applier.record_reload(ReloadOutcome {
             trigger: why.to_string(),
             at: SystemTime::now(),

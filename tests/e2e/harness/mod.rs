@@ -16,6 +16,7 @@ pub mod pylon;
 pub mod redis;
 pub mod stream_origin;
 pub mod tempdir;
+pub mod webhook;
 
 pub use client::Client;
 pub use origin::Origin;

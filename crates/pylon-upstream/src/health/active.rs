@@ -286,6 +286,12 @@ pub fn record_probe(target: &CheckTarget, result: &Result<(), String>) -> Option
                 server_name(server),
                 if successes == 1 { "" } else { "s" }
             );
+            super::events::emit(|| super::events::HealthEvent {
+                upstream: target.upstream.clone(),
+                server: server_name(server),
+                healthy: true,
+                reason: format!("up again ({successes} successful probes)"),
+            });
             Some(true)
         }
         Err(reason) => {
@@ -309,6 +315,12 @@ pub fn record_probe(target: &CheckTarget, result: &Result<(), String>) -> Option
                 server_name(server),
                 if failures == 1 { "" } else { "s" }
             );
+            super::events::emit(|| super::events::HealthEvent {
+                upstream: target.upstream.clone(),
+                server: server_name(server),
+                healthy: false,
+                reason: format!("down: {reason} ({failures} failed probes)"),
+            });
             Some(false)
         }
     }

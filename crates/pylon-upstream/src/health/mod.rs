@@ -11,6 +11,7 @@
 //! ejected server comes back on its own when its ejection ends, without a probe.
 
 pub mod active;
+pub mod events;
 pub mod passive;
 
 pub use active::{

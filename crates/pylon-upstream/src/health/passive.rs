@@ -140,6 +140,15 @@ impl OutlierPolicy {
             human_duration(Duration::from_millis(duration_ms)),
             count.saturating_add(1)
         );
+        super::events::emit(|| super::events::HealthEvent {
+            upstream: upstream.to_string(),
+            server: server_name(server),
+            healthy: false,
+            reason: format!(
+                "ejected by passive health for {}: {reason} ({streak} consecutive failures)",
+                human_duration(Duration::from_millis(duration_ms)),
+            ),
+        });
         true
     }
 
