@@ -131,7 +131,7 @@ CONF
       BARE_FORWARDED=$([ "$name" = bare-pingora-fwd ] && echo 1 || echo 0) \
         $ON_PROXY "$ROOT/target/release/bare-pingora" "127.0.0.1:$port" "127.0.0.1:$ORIGIN" \
         >"$WORK/$name/log" 2>&1 & PIDS+=($!) ;;
-    pylon|pylon-alt|pylon-mw|pylon-rl)
+    pylon|pylon-alt|pylon-mw|pylon-rl|pylon-off|pylon-obs)
       pylon_config "$name" "$port" "$ORIGIN" "$WORK/$name/pylon.pid" > "$WORK/$name/pylon.yaml"
       bin="$ROOT/target/release/pylon"
       [ "$name" = pylon-alt ] && bin=${PYLON_ALT_BIN:?set PYLON_ALT_BIN to compare another build}

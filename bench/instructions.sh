@@ -55,7 +55,7 @@ for p in $PROXIES; do
   port=$(free_port)
   case $p in
     bare-pingora) cmd=("$ROOT/target/release/bare-pingora" "127.0.0.1:$port" "127.0.0.1:$ORIGIN") ;;
-    pylon|pylon-mw|pylon-rl) pylon_config "$p" "$port" "$ORIGIN" "$WORK/$p.pid" > "$WORK/$p.yaml"
+    pylon|pylon-mw|pylon-rl|pylon-off|pylon-obs) pylon_config "$p" "$port" "$ORIGIN" "$WORK/$p.pid" > "$WORK/$p.yaml"
       cmd=("$ROOT/target/release/pylon" -c "$WORK/$p.yaml" --log-level warn) ;;
     *) echo "unknown proxy $p" >&2; exit 2 ;;
   esac

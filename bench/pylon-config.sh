@@ -6,13 +6,18 @@
 # through to the catch-all route and is balanced round robin over the origin, twice. For
 # NAME `pylon-mw` that route also carries request_id, headers and cors; for `pylon-rl`, a
 # per-client `rate_limit` high enough never to refuse (every request passes the decision
-# and gets the two `RateLimit` headers).
+# and gets the two `RateLimit` headers). Metrics are on (the default) in every config but
+# `pylon-off`, which turns them off; `pylon-obs` adds a JSON access log to a file beside the
+# pid file — the pair measures what observability costs (issue 7: within 3%).
 pylon_config() {
-  local name=$1 port=$2 origin=$3 pid_file=$4 chain="[]"
+  local name=$1 port=$2 origin=$3 pid_file=$4 chain="[]" extra=""
   [ "$name" = pylon-mw ] && chain="[ids, shape, web-cors]"
   [ "$name" = pylon-rl ] && chain="[per-ip]"
+  [ "$name" = pylon-off ] && extra="metrics: { enabled: false }"
+  [ "$name" = pylon-obs ] && extra="access_log: { format: json, path: $(dirname "$pid_file")/access.log }"
   cat <<CONF
 server: { threads: 1, pid_file: $pid_file }
+$extra
 listeners:
   - { name: web, address: "127.0.0.1:$port" }
 upstreams:
