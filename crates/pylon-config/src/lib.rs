@@ -43,6 +43,7 @@ mod retry;
 mod server;
 mod store;
 mod toml_doc;
+mod tracing;
 mod upstream;
 mod validate;
 mod value;
@@ -63,6 +64,7 @@ pub use reload::*;
 pub use retry::*;
 pub use server::*;
 pub use store::*;
+pub use tracing::*;
 pub use upstream::*;
 pub use value::{escape_env, parse_value, to_yaml};
 

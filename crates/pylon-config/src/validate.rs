@@ -31,6 +31,9 @@ pub(crate) fn validate(pieces: &Pieces<'_>, errors: &mut Vec<ConfigError>) {
     if let Some(admin) = &pieces.admin {
         crate::admin::validate(admin, errors);
     }
+    if let Some(tracing) = &pieces.tracing {
+        crate::tracing::validate(tracing, errors);
+    }
 }
 
 fn middlewares(pieces: &Pieces<'_>, errors: &mut Vec<ConfigError>) {

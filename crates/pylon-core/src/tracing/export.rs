@@ -1,0 +1,140 @@
+//! Span export: finished spans go into a bounded queue the proxy's workers never wait on
+//! (a full queue drops the span and counts it, [`dropped_spans`]); one background thread
+//! takes them in batches (`max_batch`, or whatever waited `interval`) and hands each batch
+//! to opentelemetry-otlp's `SpanExporter`, which encodes OTLP (protobuf or JSON) and posts
+//! it with Pylon's hyper client.
+//!
+//! Why not the SDK's `BatchSpanProcessor`: it takes spans from the SDK's `Span` API, while
+//! Pylon assembles finished `SpanData` (explicit ids and times, from what the proxy
+//! measured) in the logging phase; a queue and a loop of our own is smaller than adapting
+//! to the processor, and lets the drop count be read as a plain counter.
+//!
+//! The thread owns a current-thread tokio runtime for the HTTP client. It stops when the
+//! last handle is dropped (a reload that changed `otlp`), after sending what is queued.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender};
+use std::time::{Duration, Instant};
+
+use opentelemetry::KeyValue;
+use opentelemetry_otlp::{Protocol, WithExportConfig, WithHttpConfig};
+use opentelemetry_sdk::trace::{SpanData, SpanExporter as _};
+use opentelemetry_sdk::Resource;
+use pylon_config::{OtlpConfig, OtlpProtocol};
+
+use super::http_client::HyperClient;
+
+/// Spans dropped because the export queue was full, since start (all exporters).
+static DROPPED: AtomicU64 = AtomicU64::new(0);
+
+/// Spans dropped because the export queue was full, since the process started: the
+/// collector is down or slower than the traffic. For the metrics endpoint.
+pub fn dropped_spans() -> u64 {
+    DROPPED.load(Ordering::Relaxed)
+}
+
+/// The sending end of one exporter thread.
+#[derive(Debug)]
+pub struct Exporter {
+    queue: SyncSender<SpanData>,
+    /// What this exporter was built from: a reload keeps it when these are unchanged.
+    pub(super) config: OtlpConfig,
+    pub(super) service_name: String,
+}
+
+impl Exporter {
+    /// Builds the OTLP exporter and starts its thread.
+    pub fn start(config: &OtlpConfig, service_name: &str) -> Result<Exporter, String> {
+        let protocol = match config.protocol {
+            OtlpProtocol::HttpProtobuf => Protocol::HttpBinary,
+            OtlpProtocol::HttpJson => Protocol::HttpJson,
+        };
+        let mut exporter = opentelemetry_otlp::SpanExporter::builder()
+            .with_http()
+            .with_http_client(HyperClient::new(config.timeout))
+            .with_endpoint(config.endpoint.clone())
+            .with_protocol(protocol)
+            .with_timeout(config.timeout)
+            .with_headers(config.headers.clone().into_iter().collect())
+            .build()
+            .map_err(|e| format!("tracing.otlp: cannot build the exporter: {e}"))?;
+        exporter.set_resource(
+            &Resource::builder_empty()
+                .with_service_name(service_name.to_string())
+                .with_attributes([KeyValue::new("service.version", env!("CARGO_PKG_VERSION"))])
+                .build(),
+        );
+        let (queue, spans) = mpsc::sync_channel(config.max_queue);
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| format!("tracing.otlp: cannot start the exporter's runtime: {e}"))?;
+        let settings = (config.max_batch, config.interval, config.endpoint.clone());
+        std::thread::Builder::new()
+            .name("pylon-otlp".into())
+            .spawn(move || run(runtime, exporter, spans, settings))
+            .map_err(|e| format!("tracing.otlp: cannot start the exporter thread: {e}"))?;
+        Ok(Exporter {
+            queue,
+            config: config.clone(),
+            service_name: service_name.to_string(),
+        })
+    }
+
+    /// Queues a finished span; never waits. A full queue drops it (counted).
+    pub fn send(&self, span: SpanData) {
+        if self.queue.try_send(span).is_err() {
+            DROPPED.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+/// The exporter thread: batches by size or time, exports, until every sender is gone.
+fn run(
+    runtime: tokio::runtime::Runtime,
+    exporter: opentelemetry_otlp::SpanExporter,
+    spans: Receiver<SpanData>,
+    (max_batch, interval, endpoint): (usize, Duration, String),
+) {
+    let mut batch = Vec::with_capacity(max_batch.min(1024));
+    let mut failing = false;
+    let mut export = |batch: &mut Vec<SpanData>| {
+        if batch.is_empty() {
+            return;
+        }
+        let count = batch.len();
+        match runtime.block_on(exporter.export(std::mem::take(batch))) {
+            Ok(()) => {
+                if failing {
+                    log::info!("tracing: exporting spans to {endpoint} works again");
+                }
+                failing = false;
+            }
+            // Logged once per outage, not once per batch.
+            Err(e) if !failing => {
+                failing = true;
+                log::warn!("tracing: {count} spans not exported to {endpoint}: {e}");
+            }
+            Err(e) => log::debug!("tracing: {count} spans not exported to {endpoint}: {e}"),
+        }
+    };
+    let mut deadline = Instant::now() + interval;
+    loop {
+        match spans.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+            Ok(span) => {
+                batch.push(span);
+                if batch.len() >= max_batch {
+                    export(&mut batch);
+                }
+            }
+            Err(RecvTimeoutError::Timeout) => {
+                export(&mut batch);
+                deadline = Instant::now() + interval;
+            }
+            Err(RecvTimeoutError::Disconnected) => {
+                export(&mut batch);
+                return;
+            }
+        }
+    }
+}
