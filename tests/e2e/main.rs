@@ -30,5 +30,6 @@ mod quickstart;
 mod reload;
 mod resilience;
 mod routing;
+mod tracing;
 mod upgrade;
 mod upstream_tls;
