@@ -16,11 +16,14 @@ use crate::harness::configs::one_upstream;
 use crate::harness::pylon::check_refuses;
 use crate::harness::{Origin, Pylon};
 
+/// Export requests received: their headers and decoded body.
+type Received = Mutex<Vec<(Vec<(String, String)>, ExportTraceServiceRequest)>>;
+
 /// An OTLP/HTTP traces receiver: records every `POST /v1/traces`, decoded by its
 /// `Content-Type`, with its headers, and answers 200.
 struct Receiver {
     addr: SocketAddr,
-    got: Arc<Mutex<Vec<(Vec<(String, String)>, ExportTraceServiceRequest)>>>,
+    got: Arc<Received>,
 }
 
 impl Receiver {
@@ -98,10 +101,7 @@ impl Receiver {
 }
 
 /// One connection: keep-alive requests, each recorded and answered 200.
-fn serve(
-    stream: TcpStream,
-    store: &Mutex<Vec<(Vec<(String, String)>, ExportTraceServiceRequest)>>,
-) {
+fn serve(stream: TcpStream, store: &Received) {
     let mut writer = stream.try_clone().unwrap();
     let mut reader = BufReader::new(stream);
     loop {

@@ -259,7 +259,7 @@ impl RequestCtx {
             scheme: self.state.scheme,
             host: Some(request_host(req))
                 .filter(|h| !h.is_empty())
-                .map(|h| crate::tracing::host_without_port(h)),
+                .map(crate::tracing::host_without_port),
             user_agent: header(http::header::USER_AGENT),
             route: &self.state.route,
             client_ip: self.state.client_ip,

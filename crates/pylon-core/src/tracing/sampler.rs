@@ -55,7 +55,7 @@ mod tests {
     fn ratio_is_decided_by_the_trace_id_alone() {
         let half = Sampler::new(0.5, false);
         // Low 63 bits just under and at half of the range.
-        assert!(half.sampled(&id((1u64 << 62) - 1 << 1), None));
+        assert!(half.sampled(&id(((1u64 << 62) - 1) << 1), None));
         assert!(!half.sampled(&id(1u64 << 63), None));
         // The same id always gets the same answer.
         for low in [1u64, 42, u64::MAX / 3, u64::MAX] {
