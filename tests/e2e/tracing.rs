@@ -434,6 +434,64 @@ fn a_dead_upstreams_502_names_the_trace_in_body_span_and_log() {
 }
 
 #[test]
+fn a_retried_call_is_one_client_span_that_every_attempt_names_as_parent() {
+    let (a, b) = (Origin::start("a"), Origin::start("b"));
+    a.force_status(503);
+    let receiver = Receiver::start();
+    let yaml = format!(
+        "{}\ntracing:\n  otlp: {{ endpoint: \"{}\", interval: 50ms }}\n",
+        one_upstream(
+            &format!("[\"{}\", \"{}\"]", a.address(), b.address()),
+            "    retries: { attempts: 2, on: [503] }",
+            ""
+        ),
+        receiver.endpoint()
+    );
+    let pylon = Pylon::start(&yaml);
+    // Round robin: at least one of two requests goes to `a` first and is retried on `b`.
+    let mut sent = Vec::new();
+    for i in 0..2 {
+        let trace = format!("{i:032x}").replace('0', "7");
+        let incoming = format!("00-{trace}-{PARENT}-01");
+        let r = pylon
+            .client()
+            .request("GET", "/", &[("traceparent", &incoming)]);
+        assert_eq!(r.served_by(), "b");
+        let (_, parent, _) = parts(&r.origin_header("traceparent").unwrap());
+        sent.push((trace, parent));
+    }
+    assert!(a.hits() >= 1, "a was never tried");
+    let mut retried = 0;
+    for (trace, parent) in &sent {
+        let spans = receiver.wait_trace(&unhex(trace), &[SpanKind::Server, SpanKind::Client]);
+        assert_eq!(spans.len(), 2, "one client span per request: {spans:#?}");
+        let client = kind(&spans, SpanKind::Client);
+        assert_eq!(
+            client.span_id,
+            unhex(parent),
+            "b saw the client span as its parent"
+        );
+        assert_eq!(
+            attr(&client, "http.response.status_code"),
+            Some(Value::IntValue(200))
+        );
+        assert_eq!(
+            attr(&client, "server.port"),
+            Some(Value::IntValue(i64::from(b.addr.port())))
+        );
+        if attr(&client, "http.request.resend_count") == Some(Value::IntValue(1)) {
+            retried += 1;
+        }
+    }
+    assert!(retried >= 1, "no request was retried");
+    assert_eq!(
+        retried,
+        a.hits(),
+        "each request `a` failed was retried once"
+    );
+}
+
+#[test]
 fn without_tracing_headers_pass_through_untouched() {
     let origin = Origin::start("app");
     let pylon = Pylon::start(&one_upstream(

@@ -469,7 +469,7 @@ impl ProxyHttp for PylonProxy {
             upstream_request.insert_header(http::header::HOST, host)?;
         }
         if let Some(trace) = &mut ctx.trace {
-            trace.inject(upstream_request)?;
+            trace.inject(upstream_request, ctx.measured.attempt_started)?;
         }
         if let Some(route) = ctx.route.as_ref().filter(|r| !r.chain.is_empty()) {
             route.chain.upstream_request(

@@ -9,7 +9,7 @@
 //! measured) in the logging phase; a queue and a loop of our own is smaller than adapting
 //! to the processor, and lets the drop count be read as a plain counter.
 //!
-//! The thread owns a current-thread tokio runtime for the HTTP client. It stops when the
+//! The thread owns a small tokio runtime (one worker) for the HTTP client. It stops when the
 //! last handle is dropped (a reload that changed `otlp`), after sending what is queued.
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -65,7 +65,12 @@ impl Exporter {
                 .build(),
         );
         let (queue, spans) = mpsc::sync_channel(config.max_queue);
-        let runtime = tokio::runtime::Builder::new_current_thread()
+        // One worker keeps pooled connections' tasks running between exports (so a
+        // connection the collector closed is noticed before it is reused); the exporter
+        // thread itself drives each export with `block_on`.
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("pylon-otlp-io")
             .enable_all()
             .build()
             .map_err(|e| format!("tracing.otlp: cannot start the exporter's runtime: {e}"))?;

@@ -23,6 +23,7 @@ mod span;
 pub mod traceparent;
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use opentelemetry::InstrumentationScope;
 use pingora::http::RequestHeader;
@@ -59,8 +60,11 @@ pub struct RequestTrace {
     pub parent_id: Option<[u8; 8]>,
     /// Pylon's server span.
     pub span_id: [u8; 8],
-    /// The span of the current upstream attempt, sent upstream as the parent.
+    /// The upstream call's span, sent upstream as the parent. One for all attempts of a
+    /// request, so the upstream spans of a failed attempt are not left without a parent.
     pub client_span_id: Option<[u8; 8]>,
+    /// When the first attempt that reached the upstream started (the client span's start).
+    pub first_attempt: Option<Instant>,
     pub sampled: bool,
     /// The incoming `traceparent` was invalid or missing: a `tracestate` beside it belongs
     /// to no trace we pass on, so it is removed upstream.
@@ -104,6 +108,7 @@ impl Tracing {
             parent_id: parent.map(|p| p.parent_id),
             span_id: new_span_id(),
             client_span_id: None,
+            first_attempt: None,
             sampled: self.sampler.sampled(&trace_id, parent.map(|p| p.sampled())),
             replace_tracestate: parent.is_none(),
         }
@@ -130,11 +135,20 @@ impl Tracing {
 }
 
 impl RequestTrace {
-    /// Adds `traceparent` to an upstream attempt's request, with a new span id for the
-    /// attempt (each retry is its own client span).
-    pub fn inject(&mut self, upstream: &mut RequestHeader) -> Result<()> {
-        let span_id = new_span_id();
-        self.client_span_id = Some(span_id);
+    /// Adds `traceparent` to an upstream attempt's request, naming the client span as the
+    /// parent. `attempt_started` is when this attempt started (as the proxy measured it).
+    pub fn inject(
+        &mut self,
+        upstream: &mut RequestHeader,
+        attempt_started: Option<Instant>,
+    ) -> Result<()> {
+        let span_id = match self.client_span_id {
+            Some(id) => id,
+            None => {
+                self.first_attempt = attempt_started;
+                *self.client_span_id.insert(new_span_id())
+            }
+        };
         let value = traceparent::format(&self.trace_id, &span_id, self.sampled);
         upstream.insert_header(
             &*header_names::TRACEPARENT,
@@ -221,7 +235,7 @@ mod tests {
         );
         assert!(trace.sampled, "the parent's decision wins");
         let mut up = req.clone();
-        trace.inject(&mut up).unwrap();
+        trace.inject(&mut up, None).unwrap();
         let sent = up.headers["traceparent"].to_str().unwrap().to_string();
         let parsed = TraceParent::parse(sent.as_bytes()).unwrap();
         assert_eq!(parsed.trace_id, trace.trace_id);
@@ -246,7 +260,7 @@ mod tests {
         assert_ne!(trace.trace_id, [0; 16]);
         assert_eq!(trace.parent_id, None);
         let mut up = req.clone();
-        trace.inject(&mut up).unwrap();
+        trace.inject(&mut up, None).unwrap();
         assert!(up.headers.get("tracestate").is_none());
         let unsampled = tracing(0.0).start(&request(None));
         assert!(!unsampled.sampled);

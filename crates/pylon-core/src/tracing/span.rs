@@ -1,6 +1,7 @@
 //! Span assembly: a sampled request becomes a SERVER span (the request as Pylon saw it) and,
-//! when it went upstream, a CLIENT child span (the last upstream attempt, whose id is the
-//! parent id sent upstream in `traceparent`). Built once, in the logging phase, from what
+//! when it went upstream, a CLIENT child span (the upstream call over all its attempts, whose
+//! id is the parent id sent upstream in `traceparent`; address and outcome are the last
+//! attempt's). Built once, in the logging phase, from what
 //! the proxy measured; attribute names follow OpenTelemetry's HTTP semantic conventions.
 
 use std::borrow::Cow;
@@ -128,10 +129,13 @@ fn client_span(
     scope: &InstrumentationScope,
     context: &dyn Fn([u8; 8]) -> SpanContext,
 ) -> SpanData {
-    // The attempt started this long after the request arrived.
-    let offset = measured.attempt_started.map_or(Duration::ZERO, |s| {
-        s.saturating_duration_since(measured.received)
-    });
+    // The call started (its first attempt) this long after the request arrived.
+    let offset = trace
+        .first_attempt
+        .or(measured.attempt_started)
+        .map_or(Duration::ZERO, |s| {
+            s.saturating_duration_since(measured.received)
+        });
     let start = measured.received_at + offset;
     let mut attributes = vec![KeyValue::new(
         "http.request.method",
@@ -205,6 +209,7 @@ mod tests {
             parent_id: Some([1; 8]),
             span_id: [2; 8],
             client_span_id: Some([3; 8]),
+            first_attempt: None,
             sampled: true,
             replace_tracestate: false,
         };
@@ -250,6 +255,7 @@ mod tests {
             parent_id: None,
             span_id: [2; 8],
             client_span_id: None,
+            first_attempt: None,
             sampled: true,
             replace_tracestate: false,
         };
