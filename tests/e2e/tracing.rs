@@ -492,6 +492,29 @@ fn a_retried_call_is_one_client_span_that_every_attempt_names_as_parent() {
 }
 
 #[test]
+fn a_collector_that_is_down_costs_requests_nothing() {
+    let origin = Origin::start("app");
+    let dead = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let pylon = Pylon::start(&config(
+        &format!("[\"{}\"]", origin.address()),
+        &format!("  otlp: {{ endpoint: \"http://{dead}/v1/traces\", interval: 50ms }}"),
+    ));
+    let c = pylon.client();
+    for _ in 0..20 {
+        assert_eq!(c.get("/").status, 200);
+    }
+    assert!(
+        pylon.wait_for_log("spans not exported"),
+        "the failed export is logged:\n{}",
+        pylon.log()
+    );
+    assert_eq!(c.get("/").status, 200);
+}
+
+#[test]
 fn without_tracing_headers_pass_through_untouched() {
     let origin = Origin::start("app");
     let pylon = Pylon::start(&one_upstream(

@@ -143,3 +143,58 @@ fn run(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::measured::Measured;
+    use crate::tracing::{span, RequestInfo, RequestTrace};
+    use opentelemetry::InstrumentationScope;
+
+    fn a_span() -> SpanData {
+        let trace = RequestTrace {
+            trace_id: [1; 16],
+            parent_id: None,
+            span_id: [2; 8],
+            client_span_id: None,
+            first_attempt: None,
+            sampled: true,
+            replace_tracestate: false,
+        };
+        let measured = Measured::start();
+        let scope = InstrumentationScope::builder("pylon").build();
+        let info = RequestInfo {
+            method: "GET",
+            ..RequestInfo::default()
+        };
+        span::assemble(&trace, &info, &measured, measured.received_at, &scope).0
+    }
+
+    #[test]
+    fn a_full_queue_drops_and_counts_without_waiting() {
+        // A collector that accepts connections and never answers: the first export hangs
+        // for `timeout`, the queue (1 span) fills, and the rest is dropped at once.
+        let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let config = OtlpConfig {
+            endpoint: format!("http://{}/v1/traces", silent.local_addr().unwrap()),
+            max_queue: 1,
+            max_batch: 1,
+            timeout: Duration::from_secs(30),
+            ..OtlpConfig::default()
+        };
+        let exporter = Exporter::start(&config, "test").unwrap();
+        let before = dropped_spans();
+        let started = Instant::now();
+        for _ in 0..10 {
+            exporter.send(a_span());
+        }
+        assert!(started.elapsed() < Duration::from_secs(5), "send waited");
+        // At most one span in the exporter's hands and one in the queue.
+        assert!(
+            dropped_spans() - before >= 8,
+            "{}",
+            dropped_spans() - before
+        );
+    }
+}
