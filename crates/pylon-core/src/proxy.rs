@@ -556,7 +556,7 @@ impl ProxyHttp for PylonProxy {
             route.chain.logging(ctx.ran, e, &mut ctx.state);
         }
         if let (Some(tracing), Some(trace)) = (&ctx.snapshot.tracing, &ctx.trace) {
-            tracing.finish(trace, &ctx.span_info(session, e), &ctx.measured);
+            tracing.finish(trace, || ctx.span_info(session, e), &ctx.measured);
         }
     }
 

@@ -115,10 +115,17 @@ impl Tracing {
     }
 
     /// Queues the spans of a sampled request for export (when `otlp` is configured).
-    pub fn finish(&self, trace: &RequestTrace, info: &RequestInfo<'_>, measured: &Measured) {
+    /// `info` is gathered only then: an unsampled request costs nothing more here.
+    pub fn finish<'a>(
+        &self,
+        trace: &RequestTrace,
+        info: impl FnOnce() -> RequestInfo<'a>,
+        measured: &Measured,
+    ) {
         let Some(exporter) = self.exporter.as_ref().filter(|_| trace.sampled) else {
             return;
         };
+        let info = info();
         let mut trace = *trace;
         if trace.client_span_id.is_none() && measured.attempts > 0 {
             // The attempt failed before its request was written (connect error): its span
@@ -126,7 +133,7 @@ impl Tracing {
             trace.client_span_id = Some(new_span_id());
         }
         let end = measured.received_at + measured.elapsed();
-        let (server, client) = span::assemble(&trace, info, measured, end, &self.scope);
+        let (server, client) = span::assemble(&trace, &info, measured, end, &self.scope);
         if let Some(client) = client {
             exporter.send(client);
         }
