@@ -32,5 +32,6 @@ mod quickstart;
 mod reload;
 mod resilience;
 mod routing;
+mod tracing;
 mod upgrade;
 mod upstream_tls;

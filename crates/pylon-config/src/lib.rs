@@ -44,6 +44,7 @@ mod retry;
 mod server;
 mod store;
 mod toml_doc;
+mod tracing;
 mod upstream;
 mod validate;
 mod value;
@@ -65,6 +66,7 @@ pub use reload::*;
 pub use retry::*;
 pub use server::*;
 pub use store::*;
+pub use tracing::*;
 pub use upstream::*;
 pub use value::{escape_env, parse_value, to_yaml};
 

@@ -25,7 +25,7 @@ use crate::validate::validate;
 pub const MAX_FILE_BYTES: u64 = 16 * 1024 * 1024;
 
 /// The top-level keys of a config file.
-const TOP_LEVEL_KEYS: [&str; 12] = [
+const TOP_LEVEL_KEYS: [&str; 13] = [
     "config",
     "server",
     "admin",
@@ -38,16 +38,18 @@ const TOP_LEVEL_KEYS: [&str; 12] = [
     "middlewares",
     "error_pages",
     "notifications",
+    "tracing",
 ];
 
 /// The top-level keys that belong to one node, not to a fleet's shared store.
-const NODE_LOCAL_KEYS: [&str; 7] = [
+const NODE_LOCAL_KEYS: [&str; 8] = [
     "server",
     "listeners",
     "dns",
     "reload",
     "config",
     "admin",
+    "tracing",
     "$schema",
 ];
 
@@ -493,6 +495,7 @@ pub(crate) struct Pieces<'a> {
     pub dns: Option<Piece<'a, DnsConfig>>,
     pub reload: Option<Piece<'a, ReloadConfig>>,
     pub admin: Option<Piece<'a, AdminConfig>>,
+    pub tracing: Option<Piece<'a, crate::TracingConfig>>,
     /// The top-level `upstream` of load-balancer mode; its `name_pos` is the key's
     /// position.
     pub lb: Option<Piece<'a, Upstream>>,
@@ -549,6 +552,7 @@ fn build(mut docs: Vec<Doc>, env: &Env) -> Result<(Config, Origins), ConfigError
         error_pages: pieces.error_pages.map(|p| p.value).unwrap_or_default(),
         config: pieces.store.map(|p| p.value),
         notifications: pieces.notifications.map(|p| p.value).unwrap_or_default(),
+        tracing: pieces.tracing.map(|p| p.value),
     };
     Ok((config, origins))
 }
@@ -630,6 +634,12 @@ fn collect<'a>(doc: &'a Doc, pieces: &mut Pieces<'a>, errors: &mut Vec<ConfigErr
                 let first = pieces.admin.as_ref().map(|p| (p.doc, p.name_pos));
                 if let Some(piece) = once(first, doc, entry, errors) {
                     pieces.admin = Some(piece);
+                }
+            }
+            "tracing" => {
+                let first = pieces.tracing.as_ref().map(|p| (p.doc, p.name_pos));
+                if let Some(piece) = once(first, doc, entry, errors) {
+                    pieces.tracing = Some(piece);
                 }
             }
             "upstream" => {

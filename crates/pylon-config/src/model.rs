@@ -75,6 +75,10 @@ pub struct Config {
     /// started, stopping): `[{ url, events, format: json|slack|discord }]`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notifications: Vec<crate::Notification>,
+    /// Distributed tracing: W3C trace context and span export over OTLP/HTTP. Off when
+    /// absent (`traceparent` passes through untouched).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tracing: Option<crate::TracingConfig>,
 }
 
 impl Config {
@@ -84,8 +88,8 @@ impl Config {
     }
 }
 
-/// A custom body for Pylon's own error responses. `{status}`, `{error}` (the message) and
-/// `{request_id}` in the body are replaced.
+/// A custom body for Pylon's own error responses. `{status}`, `{error}` (the message),
+/// `{request_id}` and `{trace_id}` (empty when tracing is off) in the body are replaced.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ErrorPage {

@@ -34,6 +34,9 @@ pub(crate) fn validate(pieces: &Pieces<'_>, errors: &mut Vec<ConfigError>) {
     if let Some(notifications) = &pieces.notifications {
         crate::notifications::validate(notifications, errors);
     }
+    if let Some(tracing) = &pieces.tracing {
+        crate::tracing::validate(tracing, errors);
+    }
 }
 
 fn middlewares(pieces: &Pieces<'_>, errors: &mut Vec<ConfigError>) {

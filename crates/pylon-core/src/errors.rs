@@ -1,5 +1,5 @@
 //! Pylon's own error responses (404 no route, 502, 503, 504, 413, 403 from a middleware…)
-//! in one format: JSON `{"error", "status", "request_id"}` for clients that accept JSON
+//! in one format: JSON `{"error", "status", "request_id", "trace_id"}` for clients that accept JSON
 //! (and those that say nothing), a short HTML page for browsers, plain text otherwise;
 //! or a custom page from `error_pages`, by status or class.
 
@@ -58,12 +58,14 @@ impl ErrorPages {
     }
 
     /// The error response for `status`, negotiated against the request's `Accept`.
+    /// `trace_id` (hex) is shown when tracing is on.
     pub fn response(
         &self,
         req: Option<&RequestHeader>,
         status: u16,
         message: &str,
         request_id: &str,
+        trace_id: Option<&str>,
     ) -> Result<GeneratedResponse> {
         let (content_type, body) = match self
             .pages
@@ -75,9 +77,10 @@ impl ErrorPages {
                 page.body
                     .replace("{status}", &status.to_string())
                     .replace("{error}", &escape_html(message))
-                    .replace("{request_id}", &escape_html(request_id)),
+                    .replace("{request_id}", &escape_html(request_id))
+                    .replace("{trace_id}", trace_id.unwrap_or("")),
             ),
-            None => default_body(accepted(req), status, message, request_id),
+            None => default_body(accepted(req), status, message, request_id, trace_id),
         };
         let mut header = ResponseHeader::build(status, Some(4))?;
         header.insert_header(http::header::CONTENT_TYPE, content_type)?;
@@ -132,14 +135,23 @@ fn accepted(req: Option<&RequestHeader>) -> Kind {
     best.0
 }
 
-fn default_body(kind: Kind, status: u16, message: &str, request_id: &str) -> (String, String) {
+fn default_body(
+    kind: Kind,
+    status: u16,
+    message: &str,
+    request_id: &str,
+    trace_id: Option<&str>,
+) -> (String, String) {
     match kind {
         Kind::Json => {
-            let body = serde_json::json!({
+            let mut body = serde_json::json!({
                 "error": message,
                 "status": status,
                 "request_id": request_id,
             });
+            if let Some(trace_id) = trace_id {
+                body["trace_id"] = trace_id.into();
+            }
             ("application/json".into(), body.to_string())
         }
         Kind::Html => {
@@ -147,8 +159,10 @@ fn default_body(kind: Kind, status: u16, message: &str, request_id: &str) -> (St
                 .ok()
                 .and_then(|s| s.canonical_reason())
                 .unwrap_or("Error");
+            // A trace id is hex: nothing to escape.
+            let trace = trace_id.map_or(String::new(), |t| format!(", trace id: {t}"));
             let body = format!(
-                "<!doctype html>\n<html><head><title>{status} {reason}</title></head>\n<body><h1>{status} {reason}</h1>\n<p>{}</p>\n<p><small>request id: {}</small></p></body></html>\n",
+                "<!doctype html>\n<html><head><title>{status} {reason}</title></head>\n<body><h1>{status} {reason}</h1>\n<p>{}</p>\n<p><small>request id: {}{trace}</small></p></body></html>\n",
                 escape_html(message),
                 escape_html(request_id)
             );
@@ -156,7 +170,10 @@ fn default_body(kind: Kind, status: u16, message: &str, request_id: &str) -> (St
         }
         Kind::Text => (
             "text/plain; charset=utf-8".into(),
-            format!("{status} {message}\nrequest id: {request_id}\n"),
+            match trace_id {
+                Some(t) => format!("{status} {message}\nrequest id: {request_id}\ntrace id: {t}\n"),
+                None => format!("{status} {message}\nrequest id: {request_id}\n"),
+            },
         ),
     }
 }
@@ -215,17 +232,37 @@ mod tests {
             content_type: Some("text/plain".into()),
         };
         let exact = ErrorPage {
-            body: Some("exact {status} {error} <{request_id}>".into()),
+            body: Some("exact {status} {error} <{request_id}> {trace_id}".into()),
             ..five.clone()
         };
         let defs = [("5xx".to_string(), five), ("503".to_string(), exact)];
         let pages = ErrorPages::new(defs.iter().map(|(k, v)| (k, v))).unwrap();
-        let body = |status| match pages.response(None, status, "x<y", "id").unwrap().body {
+        let body = |status| match pages
+            .response(None, status, "x<y", "id", Some("abc"))
+            .unwrap()
+            .body
+        {
             crate::middleware::ResponseBody::Bytes(b) => String::from_utf8(b.to_vec()).unwrap(),
             _ => String::new(),
         };
-        assert_eq!(body(503), "exact 503 x&lt;y <id>");
+        assert_eq!(body(503), "exact 503 x&lt;y <id> abc");
         assert_eq!(body(502), "class 502");
         assert!(body(404).contains("\"status\":404"));
+        assert!(body(404).contains("\"trace_id\":\"abc\""));
+    }
+
+    #[test]
+    fn every_format_names_the_trace_when_there_is_one() {
+        let json = default_body(Kind::Json, 502, "m", "r", Some("4bf9")).1;
+        assert!(json.contains("\"trace_id\":\"4bf9\""), "{json}");
+        assert!(!default_body(Kind::Json, 502, "m", "r", None)
+            .1
+            .contains("trace_id"));
+        assert!(default_body(Kind::Html, 502, "m", "r", Some("4bf9"))
+            .1
+            .contains("trace id: 4bf9"));
+        assert!(default_body(Kind::Text, 502, "m", "r", Some("4bf9"))
+            .1
+            .contains("trace id: 4bf9\n"));
     }
 }

@@ -28,6 +28,8 @@ prepared! {
     ACCESS_CONTROL_EXPOSE_HEADERS = "Access-Control-Expose-Headers";
     ACCESS_CONTROL_MAX_AGE = "Access-Control-Max-Age";
     VARY = "Vary";
+    /// W3C Trace Context, written lowercase as the spec shows it.
+    TRACEPARENT = "traceparent";
 }
 
 /// Parses a configured header name, keeping the case it is written in for the wire.

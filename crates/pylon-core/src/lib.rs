@@ -16,6 +16,7 @@ pub mod request_id;
 pub mod request_view;
 pub mod respond;
 pub mod snapshot;
+pub mod tracing;
 pub mod upstream;
 
 pub use proxy::PylonProxy;

@@ -61,6 +61,8 @@ pub struct RequestCtx {
     retrying_status: bool,
     /// A more precise message than the status's reason for Pylon's own error responses.
     error_message: Option<&'static str>,
+    /// This request's trace, when `tracing` is configured.
+    trace: Option<crate::tracing::RequestTrace>,
 }
 
 /// Pylon's proxy: reads the current snapshot for every request.
@@ -226,10 +228,14 @@ impl RequestCtx {
         let id = request_id_of(session, &self.state);
         // Kept so the error log line of this request names the id its client saw.
         self.state.request_id.get_or_insert_with(|| id.clone());
-        let mut response =
-            self.snapshot
-                .error_pages
-                .response(Some(session.req_header()), status, message, &id)?;
+        let trace_id = self.trace.as_ref().map(|t| t.trace_id_hex());
+        let mut response = self.snapshot.error_pages.response(
+            Some(session.req_header()),
+            status,
+            message,
+            &id,
+            trace_id.as_deref(),
+        )?;
         response
             .header
             .insert_header(request_id::REQUEST_ID_HEADER, id)?;
@@ -237,6 +243,30 @@ impl RequestCtx {
             response.header.insert_header(name, value)?;
         }
         self.send(session, response).await
+    }
+
+    /// What the request's spans say about it (tracing, sampled requests only).
+    fn span_info<'a>(
+        &'a self,
+        session: &'a Session,
+        e: Option<&Error>,
+    ) -> crate::tracing::RequestInfo<'a> {
+        let req = session.req_header();
+        let header = |name| req.headers.get(name).and_then(|v| v.to_str().ok());
+        crate::tracing::RequestInfo {
+            method: req.method.as_str(),
+            path: req.uri.path(),
+            scheme: self.state.scheme,
+            host: Some(request_host(req))
+                .filter(|h| !h.is_empty())
+                .map(crate::tracing::host_without_port),
+            user_agent: header(http::header::USER_AGENT),
+            route: &self.state.route,
+            client_ip: self.state.client_ip,
+            request_id: self.state.request_id.as_deref(),
+            upstream: self.upstream().map(|u| u.pool.name.as_str()),
+            status: final_status(session, e),
+        }
     }
 
     fn remaining(&self) -> Option<Duration> {
@@ -270,6 +300,7 @@ impl ProxyHttp for PylonProxy {
             retries: 0,
             retrying_status: false,
             error_message: None,
+            trace: None,
         }
     }
 
@@ -280,6 +311,11 @@ impl ProxyHttp for PylonProxy {
             .map(|a| a.ip());
         ctx.state.peer_ip = peer;
         ctx.state.client_ip = peer;
+        if let Some(tracing) = &ctx.snapshot.tracing {
+            let trace = tracing.start(session.req_header());
+            ctx.state.trace_id = Some(trace.trace_id);
+            ctx.trace = Some(trace);
+        }
         let local = session.server_addr().and_then(|a| a.as_inet()).copied();
         let route = ctx.snapshot.listener_for(local).and_then(|listener| {
             let view = PingoraRequest::new(session.req_header(), peer);
@@ -432,6 +468,9 @@ impl ProxyHttp for PylonProxy {
         {
             upstream_request.insert_header(http::header::HOST, host)?;
         }
+        if let Some(trace) = &mut ctx.trace {
+            trace.inject(upstream_request, ctx.measured.attempt_started)?;
+        }
         if let Some(route) = ctx.route.as_ref().filter(|r| !r.chain.is_empty()) {
             route.chain.upstream_request(
                 ctx.ran,
@@ -512,9 +551,12 @@ impl ProxyHttp for PylonProxy {
         Ok(None)
     }
 
-    async fn logging(&self, _session: &mut Session, e: Option<&Error>, ctx: &mut RequestCtx) {
+    async fn logging(&self, session: &mut Session, e: Option<&Error>, ctx: &mut RequestCtx) {
         if let Some(route) = &ctx.route {
             route.chain.logging(ctx.ran, e, &mut ctx.state);
+        }
+        if let (Some(tracing), Some(trace)) = (&ctx.snapshot.tracing, &ctx.trace) {
+            tracing.finish(trace, || ctx.span_info(session, e), &ctx.measured);
         }
     }
 
@@ -543,6 +585,10 @@ impl ProxyHttp for PylonProxy {
         if let Some(id) = &ctx.state.request_id {
             summary.push_str(", request_id: ");
             summary.push_str(id);
+        }
+        if let Some(trace) = &ctx.trace {
+            summary.push_str(", trace_id: ");
+            summary.push_str(&trace.trace_id_hex());
         }
         summary
     }

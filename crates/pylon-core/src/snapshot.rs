@@ -75,6 +75,8 @@ pub struct Snapshot {
     pub routes: HashMap<Arc<str>, Arc<RouteRuntime>>,
     /// Bodies for Pylon's own error responses.
     pub error_pages: ErrorPages,
+    /// Trace propagation and span export; `None` when `tracing:` is absent.
+    pub tracing: Option<Arc<crate::tracing::Tracing>>,
 }
 
 /// What a reload changed, for its log line: "routes: +1 ~2 -0; upstreams: api kept, web
@@ -343,6 +345,13 @@ impl Snapshot {
             .collect();
 
         let error_pages = ErrorPages::new(&config.error_pages).map_err(CompileError)?;
+        let tracing = match &config.tracing {
+            Some(def) => Some(Arc::new(
+                crate::tracing::Tracing::compile(def, previous.and_then(|p| p.tracing.as_deref()))
+                    .map_err(CompileError)?,
+            )),
+            None => None,
+        };
         let by_name = routes
             .iter()
             .map(|(_, _, runtime)| (runtime.name.clone(), runtime.clone()))
@@ -356,6 +365,7 @@ impl Snapshot {
                 middlewares: named,
                 routes: by_name,
                 error_pages,
+                tracing,
             },
             summary,
         ))
