@@ -24,7 +24,7 @@ use crate::validate::validate;
 pub const MAX_FILE_BYTES: u64 = 16 * 1024 * 1024;
 
 /// The top-level keys of a config file.
-const TOP_LEVEL_KEYS: [&str; 11] = [
+const TOP_LEVEL_KEYS: [&str; 12] = [
     "config",
     "server",
     "admin",
@@ -36,6 +36,7 @@ const TOP_LEVEL_KEYS: [&str; 11] = [
     "reload",
     "middlewares",
     "error_pages",
+    "access_log",
 ];
 
 /// The top-level keys that belong to one node, not to a fleet's shared store.
@@ -501,6 +502,7 @@ pub(crate) struct Pieces<'a> {
     pub routes: Vec<Piece<'a, Route>>,
     pub middlewares: Vec<Piece<'a, (String, Middleware)>>,
     pub error_pages: Option<Piece<'a, BTreeMap<String, ErrorPage>>>,
+    pub access_log: Option<Piece<'a, crate::AccessLogConfig>>,
     pub listener_names: BTreeSet<&'a str>,
     pub upstream_names: BTreeSet<&'a str>,
     /// Names under top-level `middlewares:`, typed or not.
@@ -545,6 +547,7 @@ fn build(mut docs: Vec<Doc>, env: &Env) -> Result<(Config, Origins), ConfigError
         middlewares: pieces.middlewares.into_iter().map(|p| p.value).collect(),
         error_pages: pieces.error_pages.map(|p| p.value).unwrap_or_default(),
         config: pieces.store.map(|p| p.value),
+        access_log: pieces.access_log.map(|p| p.value),
     };
     Ok((config, origins))
 }
@@ -638,6 +641,12 @@ fn collect<'a>(doc: &'a Doc, pieces: &mut Pieces<'a>, errors: &mut Vec<ConfigErr
                 let first = pieces.error_pages.as_ref().map(|p| (p.doc, p.name_pos));
                 if let Some(piece) = once(first, doc, entry, errors) {
                     pieces.error_pages = Some(piece);
+                }
+            }
+            "access_log" => {
+                let first = pieces.access_log.as_ref().map(|p| (p.doc, p.name_pos));
+                if let Some(piece) = once(first, doc, entry, errors) {
+                    pieces.access_log = Some(piece);
                 }
             }
             "middlewares" => match &entry.value.kind {
