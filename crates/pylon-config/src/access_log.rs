@@ -433,7 +433,10 @@ mod tests {
                 LogPart::Literal(" {x}".into()),
             ]
         );
-        assert_eq!(t.to_string(), "{status} {header.x-tenant} {client_ip} {{x}}");
+        assert_eq!(
+            t.to_string(),
+            "{status} {header.x-tenant} {client_ip} {{x}}"
+        );
         assert!(LogTemplate::parse(DEFAULT_TEXT_TEMPLATE).is_ok());
         assert!(LogTemplate::parse(DEFAULT_JSON_TEMPLATE).is_ok());
     }

@@ -516,7 +516,10 @@ impl ProxyHttp for PylonProxy {
         if let Some(route) = &ctx.route {
             route.chain.logging(ctx.ran, e, &mut ctx.state);
         }
-        let access_log = ctx.route.as_ref().map_or(&ctx.snapshot.access_log, |r| &r.access_log);
+        let access_log = ctx
+            .route
+            .as_ref()
+            .map_or(&ctx.snapshot.access_log, |r| &r.access_log);
         if let Some(log) = access_log {
             let upstream = ctx.upstream().map(|up| up.pool.name.as_str());
             log.log(session, e, &ctx.state, &ctx.measured, upstream);

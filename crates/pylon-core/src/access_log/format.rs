@@ -66,7 +66,9 @@ pub fn value<'s>(var: &'s LogVar, e: &'s Entry<'_>, scratch: &'s mut String) -> 
             }),
         LogVar::Status => Val::Int(u64::from(e.status)),
         LogVar::DurationMs => Val::Millis(e.duration),
-        LogVar::Upstream => e.upstream.map_or(Val::Missing, |u| Val::Bytes(u.as_bytes())),
+        LogVar::Upstream => e
+            .upstream
+            .map_or(Val::Missing, |u| Val::Bytes(u.as_bytes())),
         LogVar::UpstreamAddr => match m.upstream_addr {
             Some(addr) => {
                 push_addr(scratch, addr);
@@ -74,7 +76,9 @@ pub fn value<'s>(var: &'s LogVar, e: &'s Entry<'_>, scratch: &'s mut String) -> 
             }
             None => Val::Missing,
         },
-        LogVar::UpstreamStatus => m.upstream_status.map_or(Val::Missing, |s| Val::Int(s.into())),
+        LogVar::UpstreamStatus => m
+            .upstream_status
+            .map_or(Val::Missing, |s| Val::Int(s.into())),
         LogVar::UpstreamConnectMs => m.upstream_connect.map_or(Val::Missing, Val::Millis),
         LogVar::UpstreamHeaderMs => m.upstream_header.map_or(Val::Missing, Val::Millis),
         LogVar::UpstreamError => m
@@ -297,7 +301,10 @@ mod tests {
     #[test]
     fn escaping_keeps_one_line_and_valid_json() {
         let nasty = b"a\"b\\c\nd\x01\xffe\xc3\xa9";
-        assert_eq!(text(Val::Bytes(nasty)), "a\\x22b\\x5Cc\\x0Ad\\x01\\xFFe\u{e9}");
+        assert_eq!(
+            text(Val::Bytes(nasty)),
+            "a\\x22b\\x5Cc\\x0Ad\\x01\\xFFe\u{e9}"
+        );
         let line = json(Val::Bytes(nasty));
         assert_eq!(line, "\"a\\\"b\\\\c\\nd\\u0001\\u00ffe\u{e9}\"");
         let parsed: serde_json::Value = serde_json::from_str(&line).unwrap();
