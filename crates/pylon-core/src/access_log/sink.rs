@@ -30,9 +30,14 @@ pub fn dropped_lines() -> u64 {
     DROPPED.load(Ordering::Relaxed)
 }
 
-/// Every sink alive, to share one by destination and to reach them all on SIGUSR1 and at
-/// exit. Dead entries are pruned when a sink is opened.
+/// Every sink in use, to share one by destination. Dead entries are pruned when a sink is
+/// opened.
 static SINKS: Mutex<Vec<Weak<Sink>>> = Mutex::new(Vec::new());
+
+/// Every destination whose writer thread still runs (the sink may be dropped already, its
+/// last lines still to write), to reach them all on SIGUSR1 and at exit: when the engine
+/// stops, the snapshots and their sinks may go before the exit path flushes.
+static WRITERS: Mutex<Vec<Weak<Shared>>> = Mutex::new(Vec::new());
 
 /// A destination.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -107,6 +112,11 @@ impl Sink {
             }),
             reopen: AtomicBool::new(false),
         });
+        {
+            let mut writers = lock(&WRITERS);
+            writers.retain(|w| w.strong_count() > 0);
+            writers.push(Arc::downgrade(&shared));
+        }
         let thread = shared.clone();
         std::thread::Builder::new()
             .name("pylon-access-log".into())
@@ -219,21 +229,21 @@ impl Shared {
 
 /// Reopens every file sink (after logrotate renamed the files; SIGUSR1).
 pub fn reopen_all() {
-    for sink in live() {
-        sink.shared.reopen.store(true, Ordering::Relaxed);
-        sink.shared.wake.notify_one();
+    for shared in live() {
+        shared.reopen.store(true, Ordering::Relaxed);
+        shared.wake.notify_one();
     }
 }
 
 /// Writes every pending line now, from the calling thread (the exit path).
 pub fn flush_all() {
-    for sink in live() {
-        sink.shared.flush();
+    for shared in live() {
+        shared.flush();
     }
 }
 
-fn live() -> Vec<Arc<Sink>> {
-    lock(&SINKS).iter().filter_map(Weak::upgrade).collect()
+fn live() -> Vec<Arc<Shared>> {
+    lock(&WRITERS).iter().filter_map(Weak::upgrade).collect()
 }
 
 #[cfg(test)]
