@@ -93,7 +93,8 @@ pub fn value<'s>(var: &'s LogVar, e: &'s Entry<'_>, scratch: &'s mut String) -> 
         LogVar::TraceId => match e.state.trace_id {
             Some(id) => {
                 for b in id {
-                    let _ = write!(scratch, "{b:02x}");
+                    scratch.push(char::from(HEX[usize::from(b >> 4)]));
+                    scratch.push(char::from(HEX[usize::from(b & 0xf)]));
                 }
                 Val::Bytes(scratch.as_bytes())
             }
@@ -101,6 +102,8 @@ pub fn value<'s>(var: &'s LogVar, e: &'s Entry<'_>, scratch: &'s mut String) -> 
         },
     }
 }
+
+const HEX: &[u8; 16] = b"0123456789abcdef";
 
 fn non_empty(s: &str) -> Val<'_> {
     if s.is_empty() {
@@ -117,8 +120,24 @@ fn header(req: &RequestHeader, name: http::HeaderName) -> Val<'_> {
     }
 }
 
+/// `ip:port`; IPv4 without `core::fmt` (the common case, and `Display` is slow).
 fn push_addr(out: &mut String, addr: SocketAddr) {
-    let _ = write!(out, "{addr}");
+    match addr {
+        SocketAddr::V4(v4) => {
+            let mut digits = itoa::Buffer::new();
+            for (i, octet) in v4.ip().octets().into_iter().enumerate() {
+                if i > 0 {
+                    out.push('.');
+                }
+                out.push_str(digits.format(octet));
+            }
+            out.push(':');
+            out.push_str(digits.format(v4.port()));
+        }
+        SocketAddr::V6(_) => {
+            let _ = write!(out, "{addr}");
+        }
+    }
 }
 
 /// `HTTP/1.1` and friends, as a request line writes them.
@@ -142,9 +161,7 @@ pub fn write_text(out: &mut Vec<u8>, val: &Val<'_>) {
     match val {
         Val::Missing => out.push(b'-'),
         Val::Bytes(b) => text_escape(out, b),
-        Val::Int(n) => {
-            let _ = write!(out, "{n}");
-        }
+        Val::Int(n) => write_int(out, *n),
         Val::Millis(d) => write_millis(out, *d),
         Val::Time(t) => write_time(out, *t),
     }
@@ -156,9 +173,7 @@ pub fn write_json(out: &mut Vec<u8>, val: &Val<'_>) {
     match val {
         Val::Missing => out.extend_from_slice(b"null"),
         Val::Bytes(b) => json_string(out, b),
-        Val::Int(n) => {
-            let _ = write!(out, "{n}");
-        }
+        Val::Int(n) => write_int(out, *n),
         Val::Millis(d) => write_millis(out, *d),
         Val::Time(t) => {
             out.push(b'"');
@@ -168,15 +183,37 @@ pub fn write_json(out: &mut Vec<u8>, val: &Val<'_>) {
     }
 }
 
+fn write_int(out: &mut Vec<u8>, n: u64) {
+    out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
+}
+
 /// Milliseconds with three decimals (microsecond precision): `12.345`.
 fn write_millis(out: &mut Vec<u8>, d: Duration) {
-    let micros = d.as_micros();
-    let _ = write!(out, "{}.{:03}", micros / 1000, micros % 1000);
+    let micros = u64::try_from(d.as_micros()).unwrap_or(u64::MAX);
+    write_int(out, micros / 1000);
+    write_fraction(out, micros % 1000);
+}
+
+/// `.NNN` for `n` below 1000.
+fn write_fraction(out: &mut Vec<u8>, n: u64) {
+    let n = n.min(999);
+    let digit = |d: u64| b'0' + (d % 10) as u8;
+    out.extend_from_slice(&[b'.', digit(n / 100), digit(n / 10), digit(n)]);
+}
+
+/// Whether `b` may be copied as is into a text or JSON value (printable ASCII, not a quote
+/// or backslash): the common case, checked over a whole value before escaping byte by byte.
+fn plain(b: u8) -> bool {
+    (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\'
 }
 
 /// Text escaping, as nginx does: `"`, `\`, control characters and bytes that are not
 /// UTF-8 become `\xHH`, so a line stays one line and a quoted field stays quoted.
 pub fn text_escape(out: &mut Vec<u8>, bytes: &[u8]) {
+    if bytes.iter().all(|&b| plain(b)) {
+        out.extend_from_slice(bytes);
+        return;
+    }
     for chunk in bytes.utf8_chunks() {
         for &b in chunk.valid().as_bytes() {
             if b < 0x20 || b == 0x7f || b == b'"' || b == b'\\' {
@@ -195,6 +232,11 @@ pub fn text_escape(out: &mut Vec<u8>, bytes: &[u8]) {
 /// number (`\u00ff` for 0xFF), so the line stays valid JSON and no byte is lost.
 pub fn json_string(out: &mut Vec<u8>, bytes: &[u8]) {
     out.push(b'"');
+    if bytes.iter().all(|&b| plain(b)) {
+        out.extend_from_slice(bytes);
+        out.push(b'"');
+        return;
+    }
     for chunk in bytes.utf8_chunks() {
         for &b in chunk.valid().as_bytes() {
             match b {
@@ -232,7 +274,8 @@ pub fn write_time(out: &mut Vec<u8>, t: SystemTime) {
         SECOND.set((secs, text));
     }
     out.extend_from_slice(&text);
-    let _ = write!(out, ".{:03}Z", since.subsec_millis());
+    write_fraction(out, since.subsec_millis().into());
+    out.push(b'Z');
 }
 
 /// `YYYY-MM-DDTHH:MM:SS` of a Unix time (days to a civil date: Howard Hinnant's algorithm).
@@ -287,6 +330,15 @@ mod tests {
         assert_eq!(text(Val::Time(leap)), "2000-02-29T00:00:00.000Z");
         let next = leap + Duration::from_millis(1_007);
         assert_eq!(json(Val::Time(next)), "\"2000-02-29T00:00:01.007Z\"");
+    }
+
+    #[test]
+    fn addresses() {
+        let mut out = String::new();
+        push_addr(&mut out, "10.0.255.1:8080".parse().unwrap());
+        out.push(' ');
+        push_addr(&mut out, "[::1]:80".parse().unwrap());
+        assert_eq!(out, "10.0.255.1:8080 [::1]:80");
     }
 
     #[test]
