@@ -61,7 +61,7 @@ listeners: [{{ name: web, address: "@listen0@" }}]
 access_log:
   format: json
   path: {log}
-  template: "{{status}} {{method}} {{path}} {{route}} {{upstream}} {{upstream_addr}} {{upstream_status}} {{upstream_error}} {{attempts}} {{duration_ms}} {{upstream_header_ms}} {{request_id}} {{header.X-Tenant}} {{bytes_sent}} {{time}}"
+  template: "{{status}} {{method}} {{path}} {{route}} {{upstream}} {{upstream_addr}} {{upstream_status}} {{upstream_error}} {{attempts}} {{duration_ms}} {{upstream_header_ms}} {{request_id}} {{header.X-Tenant}} {{bytes_sent}} {{bytes_received}} {{time}}"
 upstreams:
   app: {{ servers: ["{app}"] }}
   dead: {{ servers: ["{dead}"] }}
@@ -117,6 +117,17 @@ routes:
     assert_eq!(down["upstream_error"], "connect");
     assert_eq!(down["upstream_status"], serde_json::Value::Null);
     assert!(down["attempts"].as_u64().unwrap() >= 1, "{down}");
+
+    // A body read from the client; a header value with a byte that is not UTF-8 and a
+    // tab still makes a line that parses.
+    let mut raw = b"POST /api/upload HTTP/1.1\r\nHost: x\r\nX-Tenant: caf\xe9\tok\r\nContent-Length: 11\r\nConnection: close\r\n\r\n".to_vec();
+    raw.extend_from_slice(b"hello world");
+    assert_eq!(c.raw(&raw, false).status, 200);
+    let lines = json_lines(&log, 4);
+    let upload = &lines[3];
+    assert_eq!(upload["method"], "POST");
+    assert_eq!(upload["bytes_received"], 11);
+    assert_eq!(upload["header.x-tenant"], "caf\u{e9}\tok");
 }
 
 #[test]
