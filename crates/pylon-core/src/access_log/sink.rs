@@ -277,4 +277,13 @@ mod tests {
         drop((sink, same));
         let _ = std::fs::remove_dir_all(&dir);
     }
+
+    #[test]
+    fn a_line_past_the_cap_is_dropped_and_counted() {
+        let sink = Sink::open(Target::File("/dev/null".into())).unwrap();
+        let before = dropped_lines();
+        sink.push(&vec![b'x'; MAX_PENDING + 1]);
+        assert!(dropped_lines() > before);
+        assert!(lock(&sink.shared.pending).buf.len() <= MAX_PENDING);
+    }
 }
