@@ -6,6 +6,7 @@
 
 mod harness;
 
+mod access_log;
 mod admin;
 mod balancing;
 mod cli;

@@ -290,6 +290,7 @@ fn same_as_running(key: &str, value: Option<&Value>, running: &Config) -> bool {
         "dns" => sent.dns == running.dns,
         "reload" => sent.reload == running.reload,
         "error_pages" => sent.error_pages == running.error_pages,
+        "access_log" => sent.access_log == running.access_log,
         _ => false,
     }
 }

@@ -24,6 +24,7 @@
 //! Writing back: [`parse_value`] reads API bodies into JSON values with the loader's parser
 //! and errors, and [`to_yaml`] writes a document that loads back to the same values (`value`).
 
+mod access_log;
 mod addr;
 mod admin;
 mod de;
@@ -50,6 +51,10 @@ mod validate;
 mod value;
 mod yaml;
 
+pub use access_log::{
+    AccessLogConfig, LogFormat, LogPart, LogTemplate, LogVar, RouteAccessLog,
+    DEFAULT_JSON_TEMPLATE, DEFAULT_TEXT_TEMPLATE,
+};
 pub use admin::*;
 pub use dns::*;
 pub use error::{ConfigError, ConfigErrors};

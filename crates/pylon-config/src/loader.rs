@@ -25,7 +25,7 @@ use crate::validate::validate;
 pub const MAX_FILE_BYTES: u64 = 16 * 1024 * 1024;
 
 /// The top-level keys of a config file.
-const TOP_LEVEL_KEYS: [&str; 13] = [
+const TOP_LEVEL_KEYS: [&str; 14] = [
     "config",
     "server",
     "admin",
@@ -39,6 +39,7 @@ const TOP_LEVEL_KEYS: [&str; 13] = [
     "error_pages",
     "notifications",
     "tracing",
+    "access_log",
 ];
 
 /// The top-level keys that belong to one node, not to a fleet's shared store.
@@ -507,6 +508,7 @@ pub(crate) struct Pieces<'a> {
     pub middlewares: Vec<Piece<'a, (String, Middleware)>>,
     pub error_pages: Option<Piece<'a, BTreeMap<String, ErrorPage>>>,
     pub notifications: Option<Piece<'a, Vec<Notification>>>,
+    pub access_log: Option<Piece<'a, crate::AccessLogConfig>>,
     pub listener_names: BTreeSet<&'a str>,
     pub upstream_names: BTreeSet<&'a str>,
     /// Names under top-level `middlewares:`, typed or not.
@@ -553,6 +555,7 @@ fn build(mut docs: Vec<Doc>, env: &Env) -> Result<(Config, Origins), ConfigError
         config: pieces.store.map(|p| p.value),
         notifications: pieces.notifications.map(|p| p.value).unwrap_or_default(),
         tracing: pieces.tracing.map(|p| p.value),
+        access_log: pieces.access_log.map(|p| p.value),
     };
     Ok((config, origins))
 }
@@ -658,6 +661,12 @@ fn collect<'a>(doc: &'a Doc, pieces: &mut Pieces<'a>, errors: &mut Vec<ConfigErr
                 let first = pieces.notifications.as_ref().map(|p| (p.doc, p.name_pos));
                 if let Some(piece) = once(first, doc, entry, errors) {
                     pieces.notifications = Some(piece);
+                }
+            }
+            "access_log" => {
+                let first = pieces.access_log.as_ref().map(|p| (p.doc, p.name_pos));
+                if let Some(piece) = once(first, doc, entry, errors) {
+                    pieces.access_log = Some(piece);
                 }
             }
             "middlewares" => match &entry.value.kind {

@@ -79,6 +79,10 @@ pub struct Config {
     /// absent (`traceparent` passes through untouched).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tracing: Option<crate::TracingConfig>,
+    /// One line per request, as text or JSON, to a file or stdout
+    /// (`{ format: json, path: /var/log/pylon/access.log }`). Off when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access_log: Option<crate::AccessLogConfig>,
 }
 
 impl Config {
@@ -259,6 +263,10 @@ pub struct Route {
     /// `middlewares:`, or instances written in place (`{ request_id: {} }`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub middlewares: Vec<MiddlewareRef>,
+    /// This route's access log: `off` (or `false`) for none, or a map in place of the
+    /// top-level `access_log`. Default: the top-level one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access_log: Option<crate::RouteAccessLog>,
 }
 
 impl Route {
@@ -278,6 +286,7 @@ impl Route {
             idle_timeout: None,
             retries: None,
             middlewares: Vec::new(),
+            access_log: None,
         }
     }
 

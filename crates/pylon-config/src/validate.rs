@@ -28,6 +28,7 @@ pub(crate) fn validate(pieces: &Pieces<'_>, errors: &mut Vec<ConfigError>) {
     error_pages(pieces, errors);
     routes(pieces, errors);
     store::store(pieces, errors);
+    access_log(pieces, errors);
     if let Some(admin) = &pieces.admin {
         crate::admin::validate(admin, &pieces.upstream_names, errors);
     }
@@ -36,6 +37,20 @@ pub(crate) fn validate(pieces: &Pieces<'_>, errors: &mut Vec<ConfigError>) {
     }
     if let Some(tracing) = &pieces.tracing {
         crate::tracing::validate(tracing, errors);
+    }
+}
+
+/// The top-level and per-route `access_log` paths.
+fn access_log(pieces: &Pieces<'_>, errors: &mut Vec<ConfigError>) {
+    if let Some(p) = &pieces.access_log {
+        let spot = Spot::new(&p.doc.file, p.node, "access_log");
+        crate::access_log::validate(&p.value, &spot, errors);
+    }
+    for r in &pieces.routes {
+        if let Some(crate::RouteAccessLog::On(config)) = &r.value.access_log {
+            let spot = Spot::new(&r.doc.file, r.node, r.path.clone()).key("access_log");
+            crate::access_log::validate(config, &spot, errors);
+        }
     }
 }
 

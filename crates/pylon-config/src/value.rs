@@ -64,7 +64,7 @@ pub fn escape_env(text: &str) -> String {
 }
 
 /// The top-level keys in the order a person reads a config.
-const TOP_LEVEL_ORDER: [&str; 10] = [
+const TOP_LEVEL_ORDER: [&str; 11] = [
     "server",
     "admin",
     "listeners",
@@ -75,6 +75,7 @@ const TOP_LEVEL_ORDER: [&str; 10] = [
     "middlewares",
     "routes",
     "error_pages",
+    "access_log",
 ];
 
 /// Writes `value` (a map) as a YAML document that loads back to the same value. Keys come

@@ -2,6 +2,7 @@
 //! the background services that keep pools current, and the one `ProxyHttp` implementation
 //! that reads them.
 
+pub mod access_log;
 pub mod apply;
 pub mod client_ip;
 pub mod errors;

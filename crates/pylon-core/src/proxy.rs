@@ -12,7 +12,7 @@
 //! | `response_filter` / `response_body_filter` | the middlewares' response hooks, in reverse order |
 //! | `fail_to_connect` / `error_while_proxy` | outcome, retry policy and budget |
 //! | `fail_to_proxy` | map the error to 502/503/504/4xx in the shared error format, through the response hooks |
-//! | `logging` | the middlewares' logging hooks |
+//! | `logging` | the middlewares' logging hooks, the access log line |
 
 use crate::forwarded;
 use crate::hash_key;
@@ -557,6 +557,14 @@ impl ProxyHttp for PylonProxy {
         }
         if let (Some(tracing), Some(trace)) = (&ctx.snapshot.tracing, &ctx.trace) {
             tracing.finish(trace, || ctx.span_info(session, e), &ctx.measured);
+        }
+        let access_log = ctx
+            .route
+            .as_ref()
+            .map_or(&ctx.snapshot.access_log, |r| &r.access_log);
+        if let Some(log) = access_log {
+            let upstream = ctx.upstream().map(|up| up.pool.name.as_str());
+            log.log(session, e, &ctx.state, &ctx.measured, upstream);
         }
     }
 

@@ -6,6 +6,7 @@
 //! their routers, the pools the routes point at) live in this one value, never in two swaps
 //! that could disagree.
 
+use crate::access_log::AccessLog;
 use crate::errors::ErrorPages;
 use crate::middleware::{compile_one, Chain, Named};
 use crate::respond::PreparedResponse;
@@ -50,6 +51,9 @@ pub struct RouteRuntime {
     pub target: RouteTarget,
     /// The route's middlewares, in order.
     pub chain: Chain,
+    /// Where this route's requests are logged: its own `access_log`, else the top-level
+    /// one; `None` when off.
+    pub access_log: Option<Arc<AccessLog>>,
 }
 
 /// A listener and the routes it serves, indexed.
@@ -77,6 +81,8 @@ pub struct Snapshot {
     pub error_pages: ErrorPages,
     /// Trace propagation and span export; `None` when `tracing:` is absent.
     pub tracing: Option<Arc<crate::tracing::Tracing>>,
+    /// The top-level access log, for requests no route matched.
+    pub access_log: Option<Arc<AccessLog>>,
 }
 
 /// What a reload changed, for its log line: "routes: +1 ~2 -0; upstreams: api kept, web
@@ -270,6 +276,12 @@ impl Snapshot {
                     .collect()
             })
             .unwrap_or_default();
+        let access_log = config
+            .access_log
+            .as_ref()
+            .map(|c| AccessLog::compile(c).map(Arc::new))
+            .transpose()
+            .map_err(|e| CompileError(format!("access_log: {e}")))?;
         let mut routes = Vec::with_capacity(config.routes.len());
         for route in &config.routes {
             let rule = Rule::parse(&route.rule)
@@ -312,10 +324,20 @@ impl Snapshot {
                 None => Chain::compile(&route.middlewares, &named)
                     .map_err(|e| CompileError(format!("route `{}`: {e}", route.name)))?,
             };
+            let route_log = match &route.access_log {
+                None => access_log.clone(),
+                Some(pylon_config::RouteAccessLog::Off) => None,
+                Some(pylon_config::RouteAccessLog::On(c)) => {
+                    Some(Arc::new(AccessLog::compile(c).map_err(|e| {
+                        CompileError(format!("route `{}`: access_log: {e}", route.name))
+                    })?))
+                }
+            };
             let runtime = Arc::new(RouteRuntime {
                 name: Arc::from(route.name.as_str()),
                 target,
                 chain,
+                access_log: route_log,
             });
             routes.push((route, rule, runtime));
         }
@@ -366,6 +388,7 @@ impl Snapshot {
                 routes: by_name,
                 error_pages,
                 tracing,
+                access_log,
             },
             summary,
         ))

@@ -171,6 +171,10 @@ pub fn build_server(
     ));
     // Fetches the JWKS of every live `jwt` middleware: at start, then on its schedule.
     server.add_service(background_service("jwks refresh", JwksRefreshService));
+    server.add_service(background_service(
+        "access log reopen",
+        crate::signals::ReopenLogsTask,
+    ));
     match follow {
         Follow::File(reload) => server.add_service(background_service(
             "config reload",

@@ -8,6 +8,7 @@ mod engine;
 mod etcd;
 mod reload;
 mod seed;
+mod signals;
 
 use anyhow::Context;
 use arc_swap::ArcSwap;
@@ -233,7 +234,11 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
         env!("CARGO_PKG_VERSION"),
         cli.config.display()
     );
-    server.run_forever()
+    server.run(pingora::server::RunArgs::default());
+    // `run` returns once the engine stopped (SIGTERM, SIGQUIT): the access log lines of the
+    // last requests are still queued. The process then exits without running destructors.
+    pylon_core::access_log::flush_all();
+    std::process::exit(0)
 }
 
 fn check(cli: &Cli) -> anyhow::Result<ExitCode> {

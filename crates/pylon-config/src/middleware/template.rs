@@ -53,7 +53,7 @@ pub const TEMPLATE_VARS: [&str; 9] = [
 ];
 
 impl TemplateVar {
-    fn parse(name: &str) -> Result<TemplateVar, String> {
+    pub(crate) fn parse(name: &str) -> Result<TemplateVar, String> {
         Ok(match name {
             "client_ip" => TemplateVar::ClientIp,
             "request_id" => TemplateVar::RequestId,
@@ -85,7 +85,7 @@ impl TemplateVar {
         })
     }
 
-    fn name(&self) -> String {
+    pub(crate) fn name(&self) -> String {
         match self {
             TemplateVar::ClientIp => "client_ip".into(),
             TemplateVar::RequestId => "request_id".into(),
