@@ -75,10 +75,11 @@ impl AdminService {
 
 /// The whole app: `/api/v1/…`, the OpenAPI document and Swagger UI (from the binary).
 pub fn app(admin: Arc<Admin>) -> axum::Router {
+    let metrics = crate::metrics::router(admin.applier.snapshot().clone());
     let (api, openapi) = crate::api::router(admin);
     let document = crate::openapi::finish(&openapi);
     let docs = SwaggerUi::new("/docs").external_url_unchecked("/api/v1/openapi.json", document);
-    api.merge(docs)
+    api.merge(docs).merge(metrics)
 }
 
 #[async_trait]

@@ -24,7 +24,8 @@ use crate::validate::validate;
 pub const MAX_FILE_BYTES: u64 = 16 * 1024 * 1024;
 
 /// The top-level keys of a config file.
-const TOP_LEVEL_KEYS: [&str; 11] = [
+const TOP_LEVEL_KEYS: [&str; 12] = [
+    "metrics",
     "config",
     "server",
     "admin",
@@ -39,7 +40,8 @@ const TOP_LEVEL_KEYS: [&str; 11] = [
 ];
 
 /// The top-level keys that belong to one node, not to a fleet's shared store.
-const NODE_LOCAL_KEYS: [&str; 7] = [
+const NODE_LOCAL_KEYS: [&str; 8] = [
+    "metrics",
     "server",
     "listeners",
     "dns",
@@ -491,6 +493,7 @@ pub(crate) struct Pieces<'a> {
     pub dns: Option<Piece<'a, DnsConfig>>,
     pub reload: Option<Piece<'a, ReloadConfig>>,
     pub admin: Option<Piece<'a, AdminConfig>>,
+    pub metrics: Option<Piece<'a, crate::MetricsConfig>>,
     /// The top-level `upstream` of load-balancer mode; its `name_pos` is the key's
     /// position.
     pub lb: Option<Piece<'a, Upstream>>,
@@ -545,6 +548,7 @@ fn build(mut docs: Vec<Doc>, env: &Env) -> Result<(Config, Origins), ConfigError
         middlewares: pieces.middlewares.into_iter().map(|p| p.value).collect(),
         error_pages: pieces.error_pages.map(|p| p.value).unwrap_or_default(),
         config: pieces.store.map(|p| p.value),
+        metrics: pieces.metrics.map(|p| p.value).unwrap_or_default(),
     };
     Ok((config, origins))
 }
@@ -626,6 +630,12 @@ fn collect<'a>(doc: &'a Doc, pieces: &mut Pieces<'a>, errors: &mut Vec<ConfigErr
                 let first = pieces.admin.as_ref().map(|p| (p.doc, p.name_pos));
                 if let Some(piece) = once(first, doc, entry, errors) {
                     pieces.admin = Some(piece);
+                }
+            }
+            "metrics" => {
+                let first = pieces.metrics.as_ref().map(|p| (p.doc, p.name_pos));
+                if let Some(piece) = once(first, doc, entry, errors) {
+                    pieces.metrics = Some(piece);
                 }
             }
             "upstream" => {

@@ -71,6 +71,9 @@ pub struct Config {
     /// default), or etcd, shared by a fleet (`{ store: etcd, endpoints: [...], prefix: /pylon }`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub config: Option<crate::StoreConfig>,
+    /// Prometheus metrics: on by default, served at `/metrics`. Read at start only.
+    #[serde(default)]
+    pub metrics: crate::MetricsConfig,
 }
 
 impl Config {

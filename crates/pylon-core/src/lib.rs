@@ -9,6 +9,7 @@ pub mod forwarded;
 pub mod hash_key;
 pub mod header_names;
 pub mod measured;
+pub mod metrics;
 pub mod middleware;
 pub mod proxy;
 pub mod request_id;

@@ -50,6 +50,8 @@ pub struct RouteRuntime {
     pub target: RouteTarget,
     /// The route's middlewares, in order.
     pub chain: Chain,
+    /// Handles to the route's metric series.
+    pub metrics: crate::metrics::RouteMetrics,
 }
 
 /// A listener and the routes it serves, indexed.
@@ -314,6 +316,7 @@ impl Snapshot {
                 name: Arc::from(route.name.as_str()),
                 target,
                 chain,
+                metrics: crate::metrics::RouteMetrics::compile(route, &config),
             });
             routes.push((route, rule, runtime));
         }
