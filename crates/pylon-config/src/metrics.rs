@@ -115,3 +115,66 @@ pub(crate) fn validate(piece: &Piece<'_, MetricsConfig>, errors: &mut Vec<Config
         previous = Some(bound);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use crate::{load_str, Format};
+    use std::path::Path;
+
+    const BASE: &str = "listeners: [{ name: web, address: \"127.0.0.1:8080\" }]\nroutes: [{ name: r, rule: \"PathPrefix(`/`)\", respond: { status: 200 } }]\n";
+
+    fn load(metrics: &str) -> Result<crate::Config, String> {
+        load_str(
+            &format!("{BASE}{metrics}"),
+            Format::Yaml,
+            Path::new("t.yaml"),
+        )
+        .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn defaults_and_a_full_section() {
+        let config = load("").unwrap();
+        assert!(config.metrics.enabled);
+        assert_eq!(config.metrics.listener, None);
+        assert_eq!(config.metrics.duration_buckets.len(), 11);
+        let config = load(
+            "metrics: { enabled: false, listener: \"127.0.0.1:9100\", duration_buckets: [0.1, 1, 10] }\n",
+        )
+        .unwrap();
+        assert!(!config.metrics.enabled);
+        assert_eq!(
+            config.metrics.listener,
+            Some("127.0.0.1:9100".parse().unwrap())
+        );
+        assert_eq!(config.metrics.duration_buckets, vec![0.1, 1.0, 10.0]);
+    }
+
+    #[test]
+    fn bad_buckets_are_refused_at_their_place() {
+        let e = load("metrics:\n  duration_buckets: [0.1, 0.05, -1]\n").unwrap_err();
+        assert!(
+            e.contains("t.yaml:4:")
+                && e.contains("strictly increasing: 0.05 follows 0.1")
+                && e.contains("positive number of seconds, found -1"),
+            "{e}"
+        );
+        let many: Vec<String> = (1..=31).map(|i| i.to_string()).collect();
+        let e = load(&format!(
+            "metrics: {{ duration_buckets: [{}] }}\n",
+            many.join(", ")
+        ))
+        .unwrap_err();
+        assert!(e.contains("at most 30 buckets, found 31"), "{e}");
+        let e = load("metrics: { duration_buckets: [] }\n").unwrap_err();
+        assert!(e.contains("at least one bucket"), "{e}");
+        let e = load("metrics: { listener: \"localhost:9100\" }\n").unwrap_err();
+        assert!(
+            e.contains("t.yaml:3:") && e.contains("use an IP address"),
+            "{e}"
+        );
+        let e = load("metrics: { enabled: true, port: 1 }\n").unwrap_err();
+        assert!(e.contains("port"), "{e}");
+    }
+}

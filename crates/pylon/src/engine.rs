@@ -10,8 +10,8 @@ use pingora::server::configuration::{Opt, ServerConf};
 use pingora::server::Server;
 use pingora::services::background::background_service;
 use pingora::services::listening::Service;
-use pylon_core::metrics::connections::Counted;
 use pylon_config::{Config, DnsConfig, ServerConfig};
+use pylon_core::metrics::connections::Counted;
 use pylon_core::middleware::jwt::JwksRefreshService;
 use pylon_core::upstream::dns_refresh::DnsRefreshService;
 use pylon_core::{PylonProxy, SharedSnapshot};
@@ -124,8 +124,10 @@ pub fn build_server(
     let mut server = Server::new_with_opt_and_conf(opt, conf);
     server.bootstrap();
     // `http_proxy_service_with_name`, with the app wrapped to count client connections.
-    let mut proxy =
-        pingora::proxy::HttpProxy::new(PylonProxy::new(snapshot.clone()), server.configuration.clone());
+    let mut proxy = pingora::proxy::HttpProxy::new(
+        PylonProxy::new(snapshot.clone()),
+        server.configuration.clone(),
+    );
     proxy.handle_init_modules();
     let mut service = Service::new("pylon".to_string(), Counted::new(proxy));
     for listener in &config.listeners {

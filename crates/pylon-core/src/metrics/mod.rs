@@ -110,10 +110,7 @@ pub fn render(snapshot: &Snapshot) -> String {
     upstreams(&mut e, snapshot);
     rejections(&mut e);
     process::write(&mut e);
-    let collectors = COLLECTORS
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .clone();
+    let collectors = COLLECTORS.lock().unwrap_or_else(|p| p.into_inner()).clone();
     for collector in collectors {
         collector(&mut e);
     }
@@ -173,7 +170,11 @@ fn node(e: &mut Exposition, snapshot: &Snapshot) {
         e.sample(
             "pylon_config_last_reload_success",
             &[],
-            if LAST_RELOAD_OK.load(Relaxed) { 1.0 } else { 0.0 },
+            if LAST_RELOAD_OK.load(Relaxed) {
+                1.0
+            } else {
+                0.0
+            },
         );
     }
     e.family(
@@ -233,7 +234,11 @@ fn routes(e: &mut Exposition) {
             }
         }
     }
-    let families: [(&str, &str, fn(&registry::RouteSeries) -> &histogram::Histogram); 3] = [
+    let families: [(
+        &str,
+        &str,
+        fn(&registry::RouteSeries) -> &histogram::Histogram,
+    ); 3] = [
         (
             "pylon_request_duration_seconds",
             "Time from reading the request header to the end of the response, in seconds.",
@@ -410,3 +415,6 @@ fn rejections(e: &mut Exposition) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -15,17 +15,7 @@ use crate::measured::Measured;
 
 /// Body-size buckets, in bytes: 64 B to 64 MiB, by fours.
 pub const BODY_BUCKETS: [u64; 11] = [
-    64,
-    256,
-    1024,
-    4096,
-    16_384,
-    65_536,
-    262_144,
-    1_048_576,
-    4_194_304,
-    16_777_216,
-    67_108_864,
+    64, 256, 1024, 4096, 16_384, 65_536, 262_144, 1_048_576, 4_194_304, 16_777_216, 67_108_864,
 ];
 
 /// Middleware types whose answer is an authentication failure.
