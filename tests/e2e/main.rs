@@ -11,6 +11,7 @@ mod balancing;
 mod cli;
 mod ctl;
 mod etcd;
+mod metrics;
 mod middlewares;
 mod mw_api_key;
 mod mw_basic_auth;
