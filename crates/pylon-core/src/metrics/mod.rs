@@ -199,6 +199,9 @@ fn node(e: &mut Exposition, snapshot: &Snapshot) {
     );
 }
 
+/// Which histogram of a route's series a family shows.
+type RouteHistogram = fn(&registry::RouteSeries) -> &histogram::Histogram;
+
 /// Per-route families.
 fn routes(e: &mut Exposition) {
     let reg = registry();
@@ -234,11 +237,7 @@ fn routes(e: &mut Exposition) {
             }
         }
     }
-    let families: [(
-        &str,
-        &str,
-        fn(&registry::RouteSeries) -> &histogram::Histogram,
-    ); 3] = [
+    let families: [(&str, &str, RouteHistogram); 3] = [
         (
             "pylon_request_duration_seconds",
             "Time from reading the request header to the end of the response, in seconds.",

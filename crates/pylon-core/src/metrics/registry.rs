@@ -57,11 +57,13 @@ pub enum Rejection {
 }
 
 type RejectionKey = (Rejection, Arc<str>, &'static str);
+/// Route and upstream names.
+type RouteKey = (Arc<str>, Arc<str>);
 
 /// Every series, by labels.
 #[derive(Debug, Default)]
 pub struct Registry {
-    pub routes: Mutex<BTreeMap<(Arc<str>, Arc<str>), Arc<RouteSeries>>>,
+    pub routes: Mutex<BTreeMap<RouteKey, Arc<RouteSeries>>>,
     pub upstreams: Mutex<BTreeMap<Arc<str>, Arc<UpstreamSeries>>>,
     pub rejections: Mutex<BTreeMap<RejectionKey, Arc<AtomicU64>>>,
 }
