@@ -60,6 +60,13 @@ impl Default for MetricsConfig {
     }
 }
 
+impl MetricsConfig {
+    /// Whether this is the default (left out when a config is written back).
+    pub fn is_default(&self) -> bool {
+        *self == MetricsConfig::default()
+    }
+}
+
 fn default_enabled() -> bool {
     true
 }

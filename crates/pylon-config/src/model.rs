@@ -72,7 +72,7 @@ pub struct Config {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub config: Option<crate::StoreConfig>,
     /// Prometheus metrics: on by default, served at `/metrics`. Read at start only.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "crate::MetricsConfig::is_default")]
     pub metrics: crate::MetricsConfig,
 }
 
