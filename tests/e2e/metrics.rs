@@ -353,7 +353,7 @@ fn auth_failures_and_rate_limit_rejections_are_counted_by_middleware() {
     let pylon = Pylon::start(
         r#"
 listeners: [{ name: web, address: "@listen0@" }]
-admin: { listen: "@listen1@" }
+admin: { listen: "@listen1@", api_keys: ["admin-key-1"] }
 middlewares:
   keys: { api_key: { keys: [{ key: secret-key, consumer: ci }] } }
 routes:
@@ -375,6 +375,9 @@ routes:
     assert_eq!(ok.status, 200);
     assert_eq!(client.get("/limited").status, 200);
     assert_eq!(client.get("/limited").status, 429);
+    // The admin API wants its key; `/metrics` on the same listener does not.
+    let admin = Client::new(pylon.listeners[1]);
+    assert_eq!(admin.get("/api/v1/status").status, 401);
     let text = scrape(pylon.listeners[1]);
     assert_value(
         &text,

@@ -10,7 +10,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::error::ConfigError;
-use crate::loader::Piece;
+use crate::loader::Pieces;
 use crate::model::AddrSchema;
 use crate::validate::Spot;
 
@@ -92,10 +92,29 @@ fn ser_addr<S: Serializer>(addr: &Option<SocketAddr>, s: S) -> Result<S::Ok, S::
 }
 
 /// Checks the `metrics` section: the buckets are positive, finite, strictly increasing and
-/// not too many.
-pub(crate) fn validate(piece: &Piece<'_, MetricsConfig>, errors: &mut Vec<ConfigError>) {
+/// not too many; the listener is not an address something else of this config listens on.
+pub(crate) fn validate(pieces: &Pieces<'_>, errors: &mut Vec<ConfigError>) {
+    let Some(piece) = &pieces.metrics else {
+        return;
+    };
     let metrics = &piece.value;
     let spot = Spot::new(&piece.doc.file, piece.node, piece.path.clone());
+    if let Some(addr) = metrics.listener {
+        let taken = pieces
+            .listeners
+            .iter()
+            .find(|l| l.value.address == addr)
+            .map(|l| format!("listener `{}`", l.value.name))
+            .or_else(|| {
+                let admin = pieces.admin.as_ref()?;
+                (admin.value.listen == addr).then(|| "the admin API".to_string())
+            });
+        if let Some(user) = taken {
+            errors.push(spot.key("listener").error(format!(
+                "address {addr} is already used by {user} (the admin listener serves /metrics too: leave `listener` out)"
+            )));
+        }
+    }
     let buckets = spot.key("duration_buckets");
     if metrics.duration_buckets.is_empty() {
         errors.push(buckets.error("give at least one bucket (in seconds), or leave the key out"));
@@ -181,6 +200,16 @@ mod tests {
             e.contains("t.yaml:3:") && e.contains("use an IP address"),
             "{e}"
         );
+        let e = load(
+            "admin: { listen: \"127.0.0.1:9180\" }\nmetrics: { listener: \"127.0.0.1:9180\" }\n",
+        )
+        .unwrap_err();
+        assert!(
+            e.contains("t.yaml:4:") && e.contains("already used by the admin API"),
+            "{e}"
+        );
+        let e = load("metrics: { listener: \"127.0.0.1:8080\" }\n").unwrap_err();
+        assert!(e.contains("already used by listener `web`"), "{e}");
         let e = load("metrics: { enabled: true, port: 1 }\n").unwrap_err();
         assert!(e.contains("port"), "{e}");
     }

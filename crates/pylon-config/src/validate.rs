@@ -31,9 +31,7 @@ pub(crate) fn validate(pieces: &Pieces<'_>, errors: &mut Vec<ConfigError>) {
     if let Some(admin) = &pieces.admin {
         crate::admin::validate(admin, errors);
     }
-    if let Some(metrics) = &pieces.metrics {
-        crate::metrics::validate(metrics, errors);
-    }
+    crate::metrics::validate(pieces, errors);
 }
 
 fn middlewares(pieces: &Pieces<'_>, errors: &mut Vec<ConfigError>) {
