@@ -197,7 +197,8 @@ routes:
         .collect();
     for family in &declared {
         assert!(
-            pylon_core::metrics::FAMILIES.contains(family),
+            pylon_core::metrics::FAMILIES.contains(family)
+                || pylon_core::metrics::COLLECTED_FAMILIES.contains(family),
             "undocumented family {family}"
         );
     }
