@@ -13,6 +13,7 @@ mod cli;
 mod ctl;
 mod etcd;
 mod health;
+mod metrics;
 mod middlewares;
 mod mw_api_key;
 mod mw_basic_auth;

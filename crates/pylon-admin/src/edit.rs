@@ -169,7 +169,7 @@ pub fn config(admin: &Admin, body: Value, write: &Write) -> Result<Outcome, ApiE
         let mut doc = body;
         // What GET shows of the node-local sections is the running value (with `--bind`);
         // sent back unchanged, the file keeps its own.
-        for key in ["server", "listeners", "dns"] {
+        for key in ["server", "listeners", "dns", "metrics"] {
             if same_as_running(key, doc.get(key), &running.config) {
                 match stored.managed.get(key) {
                     Some(v) => doc.insert(key.into(), v.clone()),
@@ -288,6 +288,7 @@ fn same_as_running(key: &str, value: Option<&Value>, running: &Config) -> bool {
         "server" => sent.server == running.server,
         "listeners" => sent.listeners == running.listeners,
         "dns" => sent.dns == running.dns,
+        "metrics" => sent.metrics == running.metrics,
         "reload" => sent.reload == running.reload,
         "error_pages" => sent.error_pages == running.error_pages,
         "access_log" => sent.access_log == running.access_log,

@@ -12,6 +12,7 @@
 //!   implements [`ConfigStore`] in the `pylon` crate (it needs `pylon-store`);
 //! - `resource`: routes, upstreams and middlewares as API values;
 //! - `status`: status and upstream health; `health`: `/health` and `/ready`; `auth`, `limit`: credentials and rate limit;
+//! - `metrics`: `GET /metrics` (no credentials), and its own listener;
 //! - `openapi`: the document, with the config model's own schemas; `service`: the
 //!   Pingora background service.
 
@@ -21,6 +22,7 @@ mod edit;
 mod error;
 mod health;
 mod limit;
+mod metrics;
 mod openapi;
 mod resource;
 mod service;
@@ -35,6 +37,7 @@ use pylon_config::AdminConfig;
 use pylon_core::apply::Applier;
 
 pub use auth::verify_password;
+pub use metrics::MetricsService;
 pub use service::{app, bind, AdminService};
 pub use store::{
     document, to_value, write_atomic, Candidate, ConfigStore, FileStore, StoreError, StoreInfo,

@@ -75,11 +75,16 @@ impl AdminService {
 
 /// The whole app: `/api/v1/…`, the OpenAPI document and Swagger UI (from the binary).
 pub fn app(admin: Arc<Admin>) -> axum::Router {
+    let metrics = crate::metrics::router(admin.applier.snapshot().clone());
     let (api, openapi) = crate::api::router(admin.clone());
     let document = crate::openapi::finish(&openapi);
     let docs = SwaggerUi::new("/docs").external_url_unchecked("/api/v1/openapi.json", document);
-    // The probes first: the API's router ends in a fallback that would answer them.
-    crate::health::router(admin).merge(api).merge(docs)
+    // The probes and metrics need no credentials: they are routed beside the API, outside
+    // its auth layer.
+    crate::health::router(admin)
+        .merge(metrics)
+        .merge(api)
+        .merge(docs)
 }
 
 #[async_trait]

@@ -35,6 +35,7 @@ mod error;
 mod health;
 mod json;
 mod loader;
+mod metrics;
 pub mod middleware;
 mod model;
 mod node;
@@ -63,6 +64,7 @@ pub use loader::{
     load, load_replacing, load_str, parse_files, Format, Loaded, Origin, Origins, Parsed,
     MAX_FILE_BYTES,
 };
+pub use metrics::*;
 pub use middleware::{Middleware, MiddlewareRef};
 pub use model::*;
 pub use notifications::*;

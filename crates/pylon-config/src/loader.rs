@@ -25,7 +25,8 @@ use crate::validate::validate;
 pub const MAX_FILE_BYTES: u64 = 16 * 1024 * 1024;
 
 /// The top-level keys of a config file.
-const TOP_LEVEL_KEYS: [&str; 14] = [
+const TOP_LEVEL_KEYS: [&str; 15] = [
+    "metrics",
     "config",
     "server",
     "admin",
@@ -43,7 +44,8 @@ const TOP_LEVEL_KEYS: [&str; 14] = [
 ];
 
 /// The top-level keys that belong to one node, not to a fleet's shared store.
-const NODE_LOCAL_KEYS: [&str; 8] = [
+const NODE_LOCAL_KEYS: [&str; 9] = [
+    "metrics",
     "server",
     "listeners",
     "dns",
@@ -497,6 +499,7 @@ pub(crate) struct Pieces<'a> {
     pub reload: Option<Piece<'a, ReloadConfig>>,
     pub admin: Option<Piece<'a, AdminConfig>>,
     pub tracing: Option<Piece<'a, crate::TracingConfig>>,
+    pub metrics: Option<Piece<'a, crate::MetricsConfig>>,
     /// The top-level `upstream` of load-balancer mode; its `name_pos` is the key's
     /// position.
     pub lb: Option<Piece<'a, Upstream>>,
@@ -556,6 +559,7 @@ fn build(mut docs: Vec<Doc>, env: &Env) -> Result<(Config, Origins), ConfigError
         notifications: pieces.notifications.map(|p| p.value).unwrap_or_default(),
         tracing: pieces.tracing.map(|p| p.value),
         access_log: pieces.access_log.map(|p| p.value),
+        metrics: pieces.metrics.map(|p| p.value).unwrap_or_default(),
     };
     Ok((config, origins))
 }
@@ -643,6 +647,12 @@ fn collect<'a>(doc: &'a Doc, pieces: &mut Pieces<'a>, errors: &mut Vec<ConfigErr
                 let first = pieces.tracing.as_ref().map(|p| (p.doc, p.name_pos));
                 if let Some(piece) = once(first, doc, entry, errors) {
                     pieces.tracing = Some(piece);
+                }
+            }
+            "metrics" => {
+                let first = pieces.metrics.as_ref().map(|p| (p.doc, p.name_pos));
+                if let Some(piece) = once(first, doc, entry, errors) {
+                    pieces.metrics = Some(piece);
                 }
             }
             "upstream" => {

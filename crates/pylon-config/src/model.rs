@@ -83,6 +83,9 @@ pub struct Config {
     /// (`{ format: json, path: /var/log/pylon/access.log }`). Off when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub access_log: Option<crate::AccessLogConfig>,
+    /// Prometheus metrics: on by default, served at `/metrics`. Read at start only.
+    #[serde(default, skip_serializing_if = "crate::MetricsConfig::is_default")]
+    pub metrics: crate::MetricsConfig,
 }
 
 impl Config {

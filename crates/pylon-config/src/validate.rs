@@ -52,6 +52,7 @@ fn access_log(pieces: &Pieces<'_>, errors: &mut Vec<ConfigError>) {
             crate::access_log::validate(config, &spot, errors);
         }
     }
+    crate::metrics::validate(pieces, errors);
 }
 
 fn middlewares(pieces: &Pieces<'_>, errors: &mut Vec<ConfigError>) {

@@ -11,7 +11,7 @@
 //! loaded the old snapshot finishes on it; the next one sees the new one. Unchanged upstream
 //! pools and middlewares are carried over ([`Snapshot::compile_next`]).
 //!
-//! Node-local sections — `server`, `listeners`, `dns`, `admin` — are read once at start:
+//! Node-local sections — `server`, `listeners`, `dns`, `admin`, `metrics` — are read once at start:
 //! Pingora binds its listeners and sizes its engine before serving, and the resolver and the
 //! admin API's listener are built then. A reload that changes them applies everything else
 //! and says that those need a restart (or `pylon -u`).
@@ -85,6 +85,7 @@ impl Applier {
 
     /// Remembers how the last reload from the config source ended.
     pub fn record_reload(&self, outcome: ReloadOutcome) {
+        crate::metrics::reload_recorded(outcome.errors.is_empty(), outcome.at);
         *self.last_reload.lock().unwrap_or_else(|p| p.into_inner()) = Some(outcome);
     }
 
@@ -176,9 +177,13 @@ fn with_running_node_settings(mut config: Config, running: &Config) -> (Config, 
     if config.admin != running.admin {
         needs_restart.push("admin");
     }
+    if config.metrics != running.metrics {
+        needs_restart.push("metrics");
+    }
     config.server = running.server.clone();
     config.listeners = running.listeners.clone();
     config.dns = running.dns.clone();
     config.admin = running.admin.clone();
+    config.metrics = running.metrics.clone();
     (config, needs_restart)
 }

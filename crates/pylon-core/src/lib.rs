@@ -10,6 +10,7 @@ pub mod forwarded;
 pub mod hash_key;
 pub mod header_names;
 pub mod measured;
+pub mod metrics;
 pub mod middleware;
 pub mod notify;
 pub mod proxy;

@@ -168,6 +168,13 @@ impl RequestCtx {
         }
     }
 
+    /// Counts a failed upstream attempt in the metrics.
+    fn count_upstream_error(&self, e: &Error) {
+        if let Some(route) = &self.route {
+            route.metrics.upstream_error(upstream_error_kind(e));
+        }
+    }
+
     /// Reports the current attempt's outcome to outlier detection.
     fn record_outcome(&self, outcome: Outcome) {
         let (Some(up), Some(sel)) = (self.upstream(), self.selection.as_ref()) else {
@@ -334,6 +341,9 @@ impl ProxyHttp for PylonProxy {
                 .chain
                 .request(session, &mut ctx.state, &mut ctx.ran)
                 .await?;
+            if !matches!(answer, Flow::Continue) {
+                route.metrics.answered(ctx.ran);
+            }
             match answer {
                 Flow::Continue => {}
                 Flow::Respond(response) => {
@@ -566,6 +576,14 @@ impl ProxyHttp for PylonProxy {
             let upstream = ctx.upstream().map(|up| up.pool.name.as_str());
             log.log(session, e, &ctx.state, &ctx.measured, upstream);
         }
+        crate::metrics::record(
+            ctx.route.as_deref().map(|r| &r.metrics),
+            session.req_header().method.as_str(),
+            final_status(session, e),
+            &ctx.measured,
+            session.as_ref().body_bytes_read(),
+            session.as_ref().body_bytes_sent(),
+        );
     }
 
     async fn connected_to_upstream(
@@ -623,6 +641,7 @@ impl ProxyHttp for PylonProxy {
         mut e: Box<Error>,
     ) -> Box<Error> {
         ctx.measured.upstream_error = Some(upstream_error_kind(&e));
+        ctx.count_upstream_error(&e);
         ctx.record_outcome(Outcome::Failure("connect failure"));
         // The request never left: retrying is safe whatever the method.
         let allowed = ctx.upstream().is_some_and(|up| up.retry.on_connect_failure);
@@ -649,6 +668,10 @@ impl ProxyHttp for PylonProxy {
             session.response_written().is_none() && !session.as_ref().retry_buffer_truncated();
         let kind = failure_kind(&e);
         ctx.measured.upstream_error = Some(upstream_error_kind(&e));
+        // The client's side of the connection failing is not the upstream's error.
+        if *e.esource() == ErrorSource::Upstream {
+            ctx.count_upstream_error(&e);
+        }
         // A pooled keep-alive connection the server closed is not the server's fault.
         if kind.is_some() && !(client_reused && kind == Some("reset")) {
             ctx.record_outcome(Outcome::Failure(kind.unwrap_or("error")));

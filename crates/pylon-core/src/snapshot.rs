@@ -54,6 +54,8 @@ pub struct RouteRuntime {
     /// Where this route's requests are logged: its own `access_log`, else the top-level
     /// one; `None` when off.
     pub access_log: Option<Arc<AccessLog>>,
+    /// Handles to the route's metric series.
+    pub metrics: crate::metrics::RouteMetrics,
 }
 
 /// A listener and the routes it serves, indexed.
@@ -338,6 +340,7 @@ impl Snapshot {
                 target,
                 chain,
                 access_log: route_log,
+                metrics: crate::metrics::RouteMetrics::compile(route, &config),
             });
             routes.push((route, rule, runtime));
         }

@@ -57,6 +57,8 @@ pub struct ServerState {
     pub ejection_count: AtomicU32,
     /// When it was last ejected or last decayed the count (`now_ms`).
     pub last_ejection_ms: AtomicU64,
+    /// Ejections since this server's state was built (never decays; metrics read it).
+    pub ejections_total: AtomicU64,
 }
 
 impl ServerState {
@@ -76,6 +78,7 @@ impl ServerState {
             ejected_until_ms: AtomicU64::new(0),
             ejection_count: AtomicU32::new(0),
             last_ejection_ms: AtomicU64::new(0),
+            ejections_total: AtomicU64::new(0),
         }
     }
 

@@ -9,7 +9,9 @@ use pingora::protocols::l4::stream::{L4BufferSettings, DEFAULT_L4_WRITE_BUFFER_S
 use pingora::server::configuration::{Opt, ServerConf};
 use pingora::server::Server;
 use pingora::services::background::background_service;
+use pingora::services::listening::Service;
 use pylon_config::{Config, DnsConfig, ServerConfig};
+use pylon_core::metrics::connections::Counted;
 use pylon_core::middleware::jwt::JwksRefreshService;
 use pylon_core::upstream::dns_refresh::DnsRefreshService;
 use pylon_core::{PylonProxy, SharedSnapshot};
@@ -108,23 +110,26 @@ pub enum Follow {
 
 /// Builds the Pingora server: one proxy service listening on every listener, plus the
 /// background services (active health checks, DNS refresh, `jwt` JWKS refresh, config
-/// reload or etcd watch, the admin API).
+/// reload or etcd watch, the admin API, the metrics listener).
 pub fn build_server(
     config: &Config,
     snapshot: SharedSnapshot,
     resolver: Arc<Resolver>,
     follow: Follow,
     admin: Option<pylon_admin::AdminService>,
+    metrics: Option<pylon_admin::MetricsService>,
     opt: Opt,
 ) -> Server {
     let conf = server_conf(&config.server, opt.daemon);
     let mut server = Server::new_with_opt_and_conf(opt, conf);
     server.bootstrap();
-    let mut service = pingora::proxy::http_proxy_service_with_name(
-        &server.configuration,
+    // `http_proxy_service_with_name`, with the app wrapped to count client connections.
+    let mut proxy = pingora::proxy::HttpProxy::new(
         PylonProxy::new(snapshot.clone()),
-        "pylon",
+        server.configuration.clone(),
     );
+    proxy.handle_init_modules();
+    let mut service = Service::new("pylon".to_string(), Counted::new(proxy));
     for listener in &config.listeners {
         service.add_listener(ListenerConfig::tcp(listener.address.to_string()).l4_buffer(
             L4BufferSettings::new(LISTENER_READ_BUFFER, DEFAULT_L4_WRITE_BUFFER_SIZE),
@@ -187,6 +192,9 @@ pub fn build_server(
     };
     if let Some(admin) = admin {
         server.add_service(background_service("admin api", admin));
+    }
+    if let Some(metrics) = metrics {
+        server.add_service(background_service("metrics", metrics));
     }
     server
 }

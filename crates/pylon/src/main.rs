@@ -165,6 +165,18 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
         },
         _ => None,
     };
+    let metrics_listener = match loaded.config.metrics.listener {
+        Some(addr) if !cli.upgrade && loaded.config.metrics.enabled => {
+            match pylon_admin::bind(addr) {
+                Ok(listener) => Some(listener),
+                Err(e) => {
+                    eprintln!("metrics: cannot listen on {addr}: {e}; nothing was started");
+                    return Ok(ExitCode::FAILURE);
+                }
+            }
+        }
+        _ => None,
+    };
     let error_log = loaded.config.server.error_log.clone();
     init_logging(cli.log_level.as_deref(), error_log.as_deref())?;
     let (config, store) = match with_store(
@@ -179,8 +191,17 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
     };
     let config = &config;
     let resolver = Arc::new(engine::resolver(&config.dns).map_err(anyhow::Error::msg)?);
+    // `metrics:` is node-local: the file's, before the first compile makes the series.
+    pylon_core::metrics::init(&loaded.config.metrics);
+    pylon_core::metrics::register_collector(pylon_core::metrics::dropped_counters);
     let snapshot = Snapshot::compile(config, 1, &resolver).context("compiling the config")?;
     let shared = Arc::new(ArcSwap::from_pointee(snapshot));
+    let metrics = loaded
+        .config
+        .metrics
+        .listener
+        .filter(|_| loaded.config.metrics.enabled)
+        .map(|addr| pylon_admin::MetricsService::new(shared.clone(), addr, metrics_listener));
     let opt = Opt {
         upgrade: cli.upgrade,
         daemon: cli.daemon,
@@ -228,7 +249,7 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
             ))
         }
     };
-    let server = engine::build_server(config, shared, resolver, follow, admin, opt);
+    let server = engine::build_server(config, shared, resolver, follow, admin, metrics, opt);
     log::info!(
         "pylon {} serving {}",
         env!("CARGO_PKG_VERSION"),

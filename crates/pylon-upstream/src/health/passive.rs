@@ -134,6 +134,7 @@ impl OutlierPolicy {
             .store(count.saturating_add(1), Ordering::Relaxed);
         server.last_ejection_ms.store(now_ms, Ordering::Relaxed);
         server.consecutive_failures.store(0, Ordering::Relaxed);
+        server.ejections_total.fetch_add(1, Ordering::Relaxed);
         warn!(
             "upstream `{upstream}` server {} ejected for {}: {reason} ({streak} consecutive failures, ejection #{})",
             server_name(server),
