@@ -12,7 +12,7 @@
 //! | `response_filter` / `response_body_filter` | the middlewares' response hooks, in reverse order |
 //! | `fail_to_connect` / `error_while_proxy` | outcome, retry policy and budget |
 //! | `fail_to_proxy` | map the error to 502/503/504/4xx in the shared error format, through the response hooks |
-//! | `logging` | the middlewares' logging hooks, the access log line |
+//! | `logging` | the middlewares' logging hooks, the request's spans (tracing), the access log line, metrics |
 
 use crate::forwarded;
 use crate::hash_key;
