@@ -197,13 +197,15 @@ impl BackgroundService for NotifyService {
             format!("Pylon {} started (pid {pid})", env!("CARGO_PKG_VERSION")),
             self.started.clone(),
         ));
-        let connector = Arc::new(pingora::connectors::http::Connector::new(None));
+        // Made at the first delivery: a connector loads the system's CA certificates
+        // (~200M instructions), which a process without webhooks should not pay for.
+        let mut connector = None;
         let slots = Arc::new(Semaphore::new(MAX_DELIVERIES));
         let mut deliveries = tokio::task::JoinSet::new();
         loop {
             tokio::select! {
                 event = receiver.recv() => match event {
-                    Some(event) => self.dispatch(event, &connector, &slots, &mut deliveries).await,
+                    Some(event) => self.dispatch(event, &mut connector, &slots, &mut deliveries).await,
                     None => return,
                 },
                 _ = shutdown.changed() => break,
@@ -218,7 +220,7 @@ impl BackgroundService for NotifyService {
         ));
         let flush = async {
             while let Ok(event) = receiver.try_recv() {
-                self.dispatch(event, &connector, &slots, &mut deliveries)
+                self.dispatch(event, &mut connector, &slots, &mut deliveries)
                     .await;
             }
             while deliveries.join_next().await.is_some() {}
@@ -234,7 +236,7 @@ impl NotifyService {
     async fn dispatch(
         &self,
         event: Event,
-        connector: &Arc<pingora::connectors::http::Connector>,
+        connector: &mut Option<Arc<pingora::connectors::http::Connector>>,
         slots: &Arc<Semaphore>,
         deliveries: &mut tokio::task::JoinSet<()>,
     ) {
@@ -249,7 +251,9 @@ impl NotifyService {
             };
             let body = body(target.format, &event, &host);
             let target = target.clone();
-            let connector = connector.clone();
+            let connector = connector
+                .get_or_insert_with(|| Arc::new(pingora::connectors::http::Connector::new(None)))
+                .clone();
             deliveries.spawn(async move {
                 deliver::with_retries(&connector, &target, body).await;
                 drop(permit);
