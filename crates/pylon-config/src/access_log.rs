@@ -264,11 +264,7 @@ impl LogVar {
 }
 
 /// A piece of a log template.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum LogPart {
-    Literal(String),
-    Var(LogVar),
-}
+pub type LogPart = crate::middleware::template::Part<LogVar>;
 
 /// A parsed log template. `Display` gives back a source that parses to the same template.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -286,48 +282,8 @@ pub const DEFAULT_JSON_TEMPLATE: &str = "{time} {client_ip} {method} {host} {pat
 impl LogTemplate {
     /// Parses `source`; errors carry the 1-based character column.
     pub fn parse(source: &str) -> Result<LogTemplate, (usize, String)> {
-        let mut parts = Vec::new();
-        let mut literal = String::new();
-        let mut chars = source.char_indices().peekable();
-        let column_of = |byte: usize| source[..byte].chars().count() + 1;
-        while let Some((i, c)) = chars.next() {
-            match c {
-                '{' if chars.peek().map(|p| p.1) == Some('{') => {
-                    chars.next();
-                    literal.push('{');
-                }
-                '}' if chars.peek().map(|p| p.1) == Some('}') => {
-                    chars.next();
-                    literal.push('}');
-                }
-                '{' => {
-                    let rest = &source[i + 1..];
-                    let Some(end) = rest.find('}') else {
-                        return Err((column_of(i), "unclosed `{`: close the variable with `}`, or write `{{` for a literal brace".into()));
-                    };
-                    let name = &rest[..end];
-                    let var = LogVar::parse(name).map_err(|m| (column_of(i), m))?;
-                    if !literal.is_empty() {
-                        parts.push(LogPart::Literal(std::mem::take(&mut literal)));
-                    }
-                    parts.push(LogPart::Var(var));
-                    for _ in 0..name.chars().count() + 1 {
-                        chars.next();
-                    }
-                }
-                '}' => {
-                    return Err((
-                        column_of(i),
-                        "unmatched `}`: write `}}` for a literal brace".into(),
-                    ))
-                }
-                c => literal.push(c),
-            }
-        }
-        if !literal.is_empty() {
-            parts.push(LogPart::Literal(literal));
-        }
-        Ok(LogTemplate { parts })
+        crate::middleware::template::parse_parts(source, LogVar::parse)
+            .map(|parts| LogTemplate { parts })
     }
 
     /// The pieces, in order.

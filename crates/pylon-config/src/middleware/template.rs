@@ -101,11 +101,70 @@ impl TemplateVar {
     }
 }
 
-/// A piece of a template.
+/// A piece of a template over variables of type `V`: literal text or a variable.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum TemplatePart {
+pub enum Part<V> {
     Literal(String),
-    Var(TemplateVar),
+    Var(V),
+}
+
+/// A piece of a request-variable template.
+pub type TemplatePart = Part<TemplateVar>;
+
+/// Splits `source` into literal text and `{name}` variables read by `parse_var`; `{{` and
+/// `}}` are literal braces. An error carries the 1-based character column it is about.
+/// Shared by request-variable templates and access-log templates, which differ only in
+/// the variables they know.
+pub(crate) fn parse_parts<V>(
+    source: &str,
+    parse_var: impl Fn(&str) -> Result<V, String>,
+) -> Result<Vec<Part<V>>, (usize, String)> {
+    let mut parts = Vec::new();
+    let mut literal = String::new();
+    let mut chars = source.char_indices().peekable();
+    let column_of = |byte: usize| source[..byte].chars().count() + 1;
+    while let Some((i, c)) = chars.next() {
+        match c {
+            '{' if chars.peek().map(|p| p.1) == Some('{') => {
+                chars.next();
+                literal.push('{');
+            }
+            '}' if chars.peek().map(|p| p.1) == Some('}') => {
+                chars.next();
+                literal.push('}');
+            }
+            '{' => {
+                let rest = &source[i + 1..];
+                let Some(end) = rest.find('}') else {
+                    return Err((
+                        column_of(i),
+                        "unclosed `{`: close the variable with `}`, or write `{{` for a literal brace".into(),
+                    ));
+                };
+                let name = &rest[..end];
+                let var = parse_var(name).map_err(|message| (column_of(i), message))?;
+                if !literal.is_empty() {
+                    parts.push(Part::Literal(std::mem::take(&mut literal)));
+                }
+                parts.push(Part::Var(var));
+                // Skip the name and the closing brace.
+                for _ in 0..name.chars().count() + 1 {
+                    chars.next();
+                }
+            }
+            '}' => {
+                return Err((
+                    column_of(i),
+                    "unmatched `}`: write `}}` for a literal brace".into(),
+                ))
+            }
+            c => literal.push(c),
+        }
+    }
+    if !literal.is_empty() {
+        parts.push(Part::Literal(literal));
+    }
+    Ok(parts)
 }
 
 /// A parsed template. `Display` gives back a source that parses to the same template.
@@ -124,55 +183,9 @@ pub struct TemplateError {
 impl Template {
     /// Parses `source`.
     pub fn parse(source: &str) -> Result<Template, TemplateError> {
-        let mut parts = Vec::new();
-        let mut literal = String::new();
-        let mut chars = source.char_indices().peekable();
-        let column_of = |byte: usize| source[..byte].chars().count() + 1;
-        while let Some((i, c)) = chars.next() {
-            match c {
-                '{' if chars.peek().map(|p| p.1) == Some('{') => {
-                    chars.next();
-                    literal.push('{');
-                }
-                '}' if chars.peek().map(|p| p.1) == Some('}') => {
-                    chars.next();
-                    literal.push('}');
-                }
-                '{' => {
-                    let rest = &source[i + 1..];
-                    let Some(end) = rest.find('}') else {
-                        return Err(TemplateError {
-                            column: column_of(i),
-                            message: "unclosed `{`: close the variable with `}`, or write `{{` for a literal brace".into(),
-                        });
-                    };
-                    let name = &rest[..end];
-                    let var = TemplateVar::parse(name).map_err(|message| TemplateError {
-                        column: column_of(i),
-                        message,
-                    })?;
-                    if !literal.is_empty() {
-                        parts.push(TemplatePart::Literal(std::mem::take(&mut literal)));
-                    }
-                    parts.push(TemplatePart::Var(var));
-                    // Skip the name and the closing brace.
-                    for _ in 0..name.chars().count() + 1 {
-                        chars.next();
-                    }
-                }
-                '}' => {
-                    return Err(TemplateError {
-                        column: column_of(i),
-                        message: "unmatched `}`: write `}}` for a literal brace".into(),
-                    })
-                }
-                c => literal.push(c),
-            }
-        }
-        if !literal.is_empty() {
-            parts.push(TemplatePart::Literal(literal));
-        }
-        Ok(Template { parts })
+        parse_parts(source, TemplateVar::parse)
+            .map(|parts| Template { parts })
+            .map_err(|(column, message)| TemplateError { column, message })
     }
 
     /// A template of fixed text, no variables.

@@ -17,7 +17,7 @@ use pylon_config::{
     DEFAULT_TEXT_TEMPLATE,
 };
 
-pub use format::{Entry, Val};
+pub use format::{write_time, Entry, Val};
 pub use sink::{dropped_lines, flush_all, reopen_all, Sink, Target};
 
 use crate::measured::Measured;
