@@ -7,9 +7,8 @@
 //! With `metrics.enabled: false` the page answers 404, so a scrape job pointed at a node
 //! that records nothing fails loudly instead of reading an empty page as "no traffic".
 
+use crate::service::PreBound;
 use std::net::SocketAddr;
-use std::sync::Mutex;
-use std::time::Duration;
 
 use async_trait::async_trait;
 use axum::http::{header, StatusCode};
@@ -17,10 +16,6 @@ use axum::response::IntoResponse;
 use pingora::server::ShutdownWatch;
 use pingora::services::background::BackgroundService;
 use pylon_core::{metrics, SharedSnapshot};
-
-/// How long an upgraded process waits for the old one to release the port.
-const UPGRADE_BIND_TIMEOUT: Duration = Duration::from_secs(60);
-const UPGRADE_BIND_RETRY: Duration = Duration::from_millis(100);
 
 /// A router serving `/metrics` from `snapshot`.
 pub fn router(snapshot: SharedSnapshot) -> axum::Router {
@@ -48,9 +43,7 @@ fn scrape(snapshot: &SharedSnapshot) -> axum::response::Response {
 /// The metrics page on a listener of its own.
 pub struct MetricsService {
     snapshot: SharedSnapshot,
-    listen: SocketAddr,
-    /// Bound at start; `None` after `pylon -u`, when the port is bound once free.
-    listener: Mutex<Option<std::net::TcpListener>>,
+    listener: PreBound,
 }
 
 impl MetricsService {
@@ -61,30 +54,7 @@ impl MetricsService {
     ) -> MetricsService {
         MetricsService {
             snapshot,
-            listen,
-            listener: Mutex::new(listener),
-        }
-    }
-
-    async fn listener(&self) -> std::io::Result<tokio::net::TcpListener> {
-        let bound = self
-            .listener
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .take();
-        if let Some(listener) = bound {
-            return tokio::net::TcpListener::from_std(listener);
-        }
-        let deadline = tokio::time::Instant::now() + UPGRADE_BIND_TIMEOUT;
-        loop {
-            match crate::bind(self.listen) {
-                Ok(listener) => return tokio::net::TcpListener::from_std(listener),
-                Err(e) if tokio::time::Instant::now() < deadline => {
-                    log::debug!("metrics: {} not free yet ({e}); retrying", self.listen);
-                    tokio::time::sleep(UPGRADE_BIND_RETRY).await;
-                }
-                Err(e) => return Err(e),
-            }
+            listener: PreBound::new(listen, listener),
         }
     }
 }
@@ -92,8 +62,8 @@ impl MetricsService {
 #[async_trait]
 impl BackgroundService for MetricsService {
     async fn start(&self, mut shutdown: ShutdownWatch) {
-        let addr = self.listen;
-        let listener = match self.listener().await {
+        let addr = self.listener.addr();
+        let listener = match self.listener.take("metrics").await {
             Ok(listener) => listener,
             Err(e) => {
                 log::error!("metrics: cannot listen on {addr}: {e}; the page is off");

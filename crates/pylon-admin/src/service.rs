@@ -35,40 +35,57 @@ pub fn bind(addr: SocketAddr) -> std::io::Result<std::net::TcpListener> {
     Ok(socket.into())
 }
 
-pub struct AdminService {
-    admin: Arc<Admin>,
-    /// Bound at start; `None` after `pylon -u`, when the port is bound once free.
-    listener: Mutex<Option<std::net::TcpListener>>,
+/// A listener bound before Pingora starts, or — after `pylon -u`, while the old process
+/// still holds the port for its grace period — bound once the port is free.
+pub(crate) struct PreBound {
+    addr: SocketAddr,
+    bound: Mutex<Option<std::net::TcpListener>>,
 }
 
-impl AdminService {
-    pub fn new(admin: Arc<Admin>, listener: Option<std::net::TcpListener>) -> AdminService {
-        AdminService {
-            admin,
-            listener: Mutex::new(listener),
+impl PreBound {
+    pub(crate) fn new(addr: SocketAddr, bound: Option<std::net::TcpListener>) -> PreBound {
+        PreBound {
+            addr,
+            bound: Mutex::new(bound),
         }
     }
 
-    async fn listener(&self) -> std::io::Result<tokio::net::TcpListener> {
-        let bound = self
-            .listener
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .take();
+    pub(crate) fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The listener; `what` names it in the log while waiting for the port.
+    pub(crate) async fn take(&self, what: &str) -> std::io::Result<tokio::net::TcpListener> {
+        let bound = self.bound.lock().unwrap_or_else(|p| p.into_inner()).take();
         if let Some(listener) = bound {
             return tokio::net::TcpListener::from_std(listener);
         }
-        let addr = self.admin.listen;
+        let addr = self.addr;
         let deadline = tokio::time::Instant::now() + UPGRADE_BIND_TIMEOUT;
         loop {
             match bind(addr) {
                 Ok(listener) => return tokio::net::TcpListener::from_std(listener),
                 Err(e) if tokio::time::Instant::now() < deadline => {
-                    log::debug!("admin API: {addr} not free yet ({e}); retrying");
+                    log::debug!("{what}: {addr} not free yet ({e}); retrying");
                     tokio::time::sleep(UPGRADE_BIND_RETRY).await;
                 }
                 Err(e) => return Err(e),
             }
+        }
+    }
+}
+
+pub struct AdminService {
+    admin: Arc<Admin>,
+    listener: PreBound,
+}
+
+impl AdminService {
+    pub fn new(admin: Arc<Admin>, listener: Option<std::net::TcpListener>) -> AdminService {
+        let addr = admin.listen;
+        AdminService {
+            admin,
+            listener: PreBound::new(addr, listener),
         }
     }
 }
@@ -91,7 +108,7 @@ pub fn app(admin: Arc<Admin>) -> axum::Router {
 impl BackgroundService for AdminService {
     async fn start(&self, mut shutdown: ShutdownWatch) {
         let addr = self.admin.listen;
-        let listener = match self.listener().await {
+        let listener = match self.listener.take("admin API").await {
             Ok(listener) => listener,
             Err(e) => {
                 log::error!("admin API: cannot listen on {addr}: {e}; the API is off");

@@ -75,5 +75,4 @@ mod tests {
         let discord = parse(&body(NotifyFormat::Discord, &event(), "web-1"));
         assert_eq!(discord["content"], slack["text"]);
     }
-
 }
