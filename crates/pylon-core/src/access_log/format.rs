@@ -15,7 +15,7 @@ use pylon_config::middleware::TemplateVar;
 use pylon_config::LogVar;
 
 use crate::measured::Measured;
-use crate::middleware::vars::push_var;
+use crate::middleware::vars::{borrowed_var, push_var};
 use crate::middleware::RequestState;
 
 /// What the log knows of one finished request.
@@ -51,10 +51,15 @@ pub fn value<'s>(var: &'s LogVar, e: &'s Entry<'_>, scratch: &'s mut String) -> 
             Some(v) if !v.is_empty() => Val::Bytes(v.as_bytes()),
             _ => Val::Missing,
         },
-        LogVar::Request(var) => {
-            push_var(scratch, var, e.req, e.state);
-            non_empty(scratch)
-        }
+        // Borrowed where the request already holds the text; only the client address is
+        // formatted into `scratch`.
+        LogVar::Request(var) => match borrowed_var(var, e.req, e.state) {
+            Some(value) => non_empty(value),
+            None => {
+                push_var(scratch, var, e.req, e.state);
+                non_empty(scratch)
+            }
+        },
         LogVar::Time => Val::Time(m.received_at),
         LogVar::TimeUnixMs => Val::Int(unix_ms(m.received_at)),
         LogVar::PathAndQuery => e

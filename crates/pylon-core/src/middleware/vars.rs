@@ -10,26 +10,40 @@ use crate::request_view::request_host;
 
 /// Appends the value of `var` for this request to `out`.
 pub fn push_var(out: &mut String, var: &TemplateVar, req: &RequestHeader, state: &RequestState) {
-    match var {
-        TemplateVar::ClientIp => {
+    match borrowed_var(var, req, state) {
+        Some(value) => out.push_str(value),
+        None => {
             if let Some(ip) = state.client_ip {
                 crate::forwarded::push_ip(out, ip);
             }
         }
-        TemplateVar::RequestId => out.push_str(state.request_id.as_deref().unwrap_or("")),
-        TemplateVar::Host => out.push_str(strip_port(request_host(req))),
-        TemplateVar::Path => out.push_str(req.uri.path()),
-        TemplateVar::Query => out.push_str(req.uri.query().unwrap_or("")),
-        TemplateVar::Method => out.push_str(req.method.as_str()),
-        TemplateVar::Scheme => out.push_str(state.scheme),
-        TemplateVar::Route => out.push_str(&state.route),
-        TemplateVar::Consumer => out.push_str(state.consumer.as_deref().unwrap_or("")),
-        TemplateVar::Header(name) => {
-            if let Some(v) = req.headers.get(name.as_str()).and_then(|v| v.to_str().ok()) {
-                out.push_str(v);
-            }
-        }
     }
+}
+
+/// The value of `var` as it already sits in the request or its state, without a copy:
+/// every variable but `client_ip` (an address to format), for which it is `None`. An
+/// absent value is `""`.
+pub fn borrowed_var<'a>(
+    var: &TemplateVar,
+    req: &'a RequestHeader,
+    state: &'a RequestState,
+) -> Option<&'a str> {
+    Some(match var {
+        TemplateVar::ClientIp => return None,
+        TemplateVar::RequestId => state.request_id.as_deref().unwrap_or(""),
+        TemplateVar::Host => strip_port(request_host(req)),
+        TemplateVar::Path => req.uri.path(),
+        TemplateVar::Query => req.uri.query().unwrap_or(""),
+        TemplateVar::Method => req.method.as_str(),
+        TemplateVar::Scheme => state.scheme,
+        TemplateVar::Route => &state.route,
+        TemplateVar::Consumer => state.consumer.as_deref().unwrap_or(""),
+        TemplateVar::Header(name) => req
+            .headers
+            .get(name.as_str())
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or(""),
+    })
 }
 
 /// The template's value for this request.
