@@ -591,3 +591,34 @@ fn bad_tracing_settings_are_refused_with_their_place() {
     );
     assert!(out.contains("pylon.yaml:"), "{out}");
 }
+
+#[test]
+fn spans_still_queued_at_shutdown_are_exported_before_exit() {
+    let origin = Origin::start("app");
+    let receiver = Receiver::start();
+    // An interval far longer than the test: only the exit flush can send the spans.
+    let mut pylon = Pylon::start(&config(
+        &format!("[\"{}\"]", origin.address()),
+        &format!(
+            "  otlp: {{ endpoint: \"{}\", interval: 1h }}",
+            receiver.endpoint()
+        ),
+    ));
+    let incoming = format!("00-{TRACE}-{PARENT}-01");
+    let r = pylon
+        .client()
+        .request("GET", "/", &[("traceparent", &incoming)]);
+    assert_eq!(r.status, 200);
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        receiver.spans().is_empty(),
+        "nothing is exported before the hour is up"
+    );
+    pylon.signal("TERM");
+    assert!(
+        pylon.wait_exit(Duration::from_secs(20)).is_some(),
+        "pylon stops"
+    );
+    let spans = receiver.wait_trace(&unhex(TRACE), &[SpanKind::Server, SpanKind::Client]);
+    assert_eq!(spans.len(), 2, "{spans:#?}");
+}

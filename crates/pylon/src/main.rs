@@ -22,6 +22,10 @@ use reload::{ConfigSource, ReloadService};
 use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::Duration;
+
+/// At exit, how long queued spans get to reach the collector.
+const EXIT_SPAN_FLUSH: Duration = Duration::from_secs(2);
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -256,9 +260,11 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
         cli.config.display()
     );
     server.run(pingora::server::RunArgs::default());
-    // `run` returns once the engine stopped (SIGTERM, SIGQUIT): the access log lines of the
-    // last requests are still queued. The process then exits without running destructors.
+    // `run` returns once the engine stopped (SIGTERM, SIGQUIT): the access log lines and
+    // spans of the last requests are still queued. The process then exits without running
+    // destructors.
     pylon_core::access_log::flush_all();
+    pylon_core::tracing::flush_all(EXIT_SPAN_FLUSH);
     std::process::exit(0)
 }
 

@@ -10,10 +10,13 @@
 //! to the processor, and lets the drop count be read as a plain counter.
 //!
 //! The thread owns a small tokio runtime (one worker) for the HTTP client. It stops when the
-//! last handle is dropped (a reload that changed `otlp`), after sending what is queued.
+//! last handle is dropped (a reload that changed `otlp`), after sending what is queued. At
+//! exit, [`flush_all`] has every live exporter send what it holds, so the spans of the last
+//! requests before a shutdown or an upgrade are not lost.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TrySendError};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
 use opentelemetry::KeyValue;
@@ -33,10 +36,55 @@ pub fn dropped_spans() -> u64 {
     DROPPED.load(Ordering::Relaxed)
 }
 
+/// Every exporter started, for [`flush_all`]; dead ones are pruned as new ones start.
+static LIVE: Mutex<Vec<Weak<Exporter>>> = Mutex::new(Vec::new());
+
+/// What the exporter thread receives.
+enum Msg {
+    Span(SpanData),
+    /// Export what is waiting now, then answer.
+    Flush(SyncSender<()>),
+}
+
+/// Has every live exporter export what it holds, waiting at most `timeout` in all. For the
+/// process's exit path.
+pub fn flush_all(timeout: Duration) {
+    let deadline = Instant::now() + timeout;
+    let live: Vec<Arc<Exporter>> = LIVE
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .iter()
+        .filter_map(Weak::upgrade)
+        .collect();
+    for exporter in live {
+        let (ack, acked) = mpsc::sync_channel(1);
+        let mut request = Msg::Flush(ack);
+        // The queue may be full of spans the thread is working through: retry until there
+        // is room or the time is up.
+        loop {
+            match exporter.queue.try_send(request) {
+                Ok(()) => break,
+                Err(TrySendError::Full(back)) if Instant::now() < deadline => {
+                    request = back;
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+                Err(_) => return,
+            }
+        }
+        if acked
+            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+            .is_err()
+        {
+            log::warn!("tracing: spans still being exported at exit are lost");
+            return;
+        }
+    }
+}
+
 /// The sending end of one exporter thread.
 #[derive(Debug)]
 pub struct Exporter {
-    queue: SyncSender<SpanData>,
+    queue: SyncSender<Msg>,
     /// What this exporter was built from: a reload keeps it when these are unchanged.
     pub(super) config: OtlpConfig,
     pub(super) service_name: String,
@@ -44,7 +92,7 @@ pub struct Exporter {
 
 impl Exporter {
     /// Builds the OTLP exporter and starts its thread.
-    pub fn start(config: &OtlpConfig, service_name: &str) -> Result<Exporter, String> {
+    pub fn start(config: &OtlpConfig, service_name: &str) -> Result<Arc<Exporter>, String> {
         let protocol = match config.protocol {
             OtlpProtocol::HttpProtobuf => Protocol::HttpBinary,
             OtlpProtocol::HttpJson => Protocol::HttpJson,
@@ -79,16 +127,20 @@ impl Exporter {
             .name("pylon-otlp".into())
             .spawn(move || run(runtime, exporter, spans, settings))
             .map_err(|e| format!("tracing.otlp: cannot start the exporter thread: {e}"))?;
-        Ok(Exporter {
+        let exporter = Arc::new(Exporter {
             queue,
             config: config.clone(),
             service_name: service_name.to_string(),
-        })
+        });
+        let mut live = LIVE.lock().unwrap_or_else(|p| p.into_inner());
+        live.retain(|e| e.strong_count() > 0);
+        live.push(Arc::downgrade(&exporter));
+        Ok(exporter)
     }
 
     /// Queues a finished span; never waits. A full queue drops it (counted).
     pub fn send(&self, span: SpanData) {
-        if self.queue.try_send(span).is_err() {
+        if self.queue.try_send(Msg::Span(span)).is_err() {
             DROPPED.fetch_add(1, Ordering::Relaxed);
         }
     }
@@ -98,7 +150,7 @@ impl Exporter {
 fn run(
     runtime: tokio::runtime::Runtime,
     exporter: opentelemetry_otlp::SpanExporter,
-    spans: Receiver<SpanData>,
+    spans: Receiver<Msg>,
     (max_batch, interval, endpoint): (usize, Duration, String),
 ) {
     let mut batch = Vec::with_capacity(max_batch.min(1024));
@@ -126,11 +178,15 @@ fn run(
     let mut deadline = Instant::now() + interval;
     loop {
         match spans.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
-            Ok(span) => {
+            Ok(Msg::Span(span)) => {
                 batch.push(span);
                 if batch.len() >= max_batch {
                     export(&mut batch);
                 }
+            }
+            Ok(Msg::Flush(ack)) => {
+                export(&mut batch);
+                let _ = ack.send(());
             }
             Err(RecvTimeoutError::Timeout) => {
                 export(&mut batch);

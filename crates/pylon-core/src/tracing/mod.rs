@@ -30,7 +30,7 @@ use pingora::http::RequestHeader;
 use pingora::Result;
 use pylon_config::TracingConfig;
 
-pub use export::{dropped_spans, Exporter};
+pub use export::{dropped_spans, flush_all, Exporter};
 pub use sampler::Sampler;
 pub use span::RequestInfo;
 use traceparent::TraceParent;
@@ -82,7 +82,7 @@ impl Tracing {
                 .filter(|e| e.config == *otlp && e.service_name == def.service_name)
             {
                 Some(kept) => Some(kept.clone()),
-                None => Some(Arc::new(Exporter::start(otlp, &def.service_name)?)),
+                None => Some(Exporter::start(otlp, &def.service_name)?),
             },
         };
         Ok(Tracing {
