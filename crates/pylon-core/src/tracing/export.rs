@@ -39,7 +39,9 @@ pub fn dropped_spans() -> u64 {
 /// Every exporter started, for [`flush_all`]; dead ones are pruned as new ones start.
 static LIVE: Mutex<Vec<Weak<Exporter>>> = Mutex::new(Vec::new());
 
-/// What the exporter thread receives.
+/// What the exporter thread receives. Spans are unboxed on purpose: nearly every message is
+/// one, and boxing would cost an allocation per span for the sake of the rare flush.
+#[allow(clippy::large_enum_variant)]
 enum Msg {
     Span(SpanData),
     /// Export what is waiting now, then answer.
