@@ -1,42 +1,42 @@
 //! Who may use the API: API keys (`Authorization: Bearer KEY` or `X-API-Key: KEY`) and
-//! HTTP Basic users from htpasswd lines with bcrypt hashes.
+//! HTTP Basic users from htpasswd lines (bcrypt, argon2 or SHA-crypt hashes).
 //!
-//! Keys are compared in constant time. A bcrypt check costs tens of milliseconds of CPU by
-//! design, so it runs on a blocking thread, and an `Authorization` value that passed is
-//! remembered (a small set, emptied when full) so that a client sending the same
-//! credentials on every request pays once. Password verification is one function,
-//! [`verify_password`], to swap for the `basic_auth` middleware's when that lands.
+//! Keys are compared in constant time. Passwords are checked exactly as the `basic_auth`
+//! middleware checks them (`pylon_core::middleware::verify_password`); a check costs tens
+//! of milliseconds of CPU by design, so it runs on a blocking thread, and a success is
+//! remembered for a few minutes under a keyed digest of user and password (never the
+//! password itself), so that a client sending the same credentials on every request pays
+//! once.
 
-use std::collections::HashSet;
-use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use base64::Engine as _;
+use pylon_config::middleware::StoredHash;
 use pylon_config::AdminConfig;
+use pylon_core::middleware::{verify_password, CheckCache};
 use subtle::ConstantTimeEq;
 
 use crate::error::ApiError;
 
-/// How many verified `Authorization: Basic` values are remembered.
+/// How many successful password checks are remembered, and for how long.
 const VERIFIED_CACHE: usize = 256;
+const VERIFIED_TTL: Duration = Duration::from_secs(300);
 
 /// The credentials of the admin section.
 pub struct Auth {
     keys: Vec<String>,
-    /// User name → bcrypt hash.
-    users: Vec<(String, String)>,
-    verified: Mutex<HashSet<String>>,
+    /// User name → password hash.
+    users: Vec<(String, StoredHash)>,
+    /// `None` without OS randomness for its key: every request is then checked.
+    verified: Option<CheckCache>,
 }
 
 /// What a request presented.
 enum Presented {
     None,
     Key(String),
-    Basic {
-        header: String,
-        user: String,
-        password: String,
-    },
+    Basic { user: String, password: String },
     Malformed,
 }
 
@@ -47,10 +47,10 @@ impl Auth {
             users: admin
                 .basic_auth
                 .iter()
-                .filter_map(|line| pylon_config::parse_htpasswd_line(line).ok())
-                .map(|(u, h)| (u.to_string(), h.to_string()))
+                .filter_map(|line| pylon_config::middleware::parse_hashed_entry(line).ok())
+                .map(|entry| (entry.user, entry.hash))
                 .collect(),
-            verified: Mutex::new(HashSet::new()),
+            verified: CheckCache::new(VERIFIED_TTL, VERIFIED_CACHE).ok(),
         }
     }
 
@@ -66,11 +66,7 @@ impl Auth {
         }
         let ok = match presented(headers) {
             Presented::Key(key) => self.key_ok(&key),
-            Presented::Basic {
-                header,
-                user,
-                password,
-            } => self.basic_ok(&header, &user, &password),
+            Presented::Basic { user, password } => self.basic_ok(&user, &password),
             Presented::None => return Err(self.denied("authentication required")),
             Presented::Malformed => false,
         };
@@ -84,11 +80,7 @@ impl Auth {
     /// Whether checking `headers` would run a password hash (not cached yet).
     pub fn needs_blocking(&self, headers: &HeaderMap) -> bool {
         match presented(headers) {
-            Presented::Basic { header, .. } => !self
-                .verified
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .contains(&header),
+            Presented::Basic { user, password } => !self.remembered(&user, &password),
             _ => false,
         }
     }
@@ -100,23 +92,32 @@ impl Auth {
         })
     }
 
-    fn basic_ok(&self, header: &str, user: &str, password: &str) -> bool {
-        let mut verified = self.verified.lock().unwrap_or_else(|p| p.into_inner());
-        if verified.contains(header) {
+    /// Whether this user and password passed a check recently.
+    fn remembered(&self, user: &str, password: &str) -> bool {
+        self.verified.as_ref().is_some_and(|cache| {
+            cache.contains(
+                &cache.key(user.as_bytes(), password.as_bytes()),
+                Instant::now(),
+            )
+        })
+    }
+
+    fn basic_ok(&self, user: &str, password: &str) -> bool {
+        if self.remembered(user, password) {
             return true;
         }
-        drop(verified);
         let Some((_, hash)) = self.users.iter().find(|(u, _)| u == user) else {
             return false;
         };
-        if !verify_password(password, hash) {
+        if !verify_password(hash, password.as_bytes()) {
             return false;
         }
-        verified = self.verified.lock().unwrap_or_else(|p| p.into_inner());
-        if verified.len() >= VERIFIED_CACHE {
-            verified.clear();
+        if let Some(cache) = &self.verified {
+            cache.insert(
+                cache.key(user.as_bytes(), password.as_bytes()),
+                Instant::now(),
+            );
         }
-        verified.insert(header.to_string());
         true
     }
 
@@ -133,11 +134,6 @@ impl Auth {
         )));
         e
     }
-}
-
-/// Whether `password` matches an htpasswd bcrypt `hash`.
-pub fn verify_password(password: &str, hash: &str) -> bool {
-    bcrypt::verify(password, hash).unwrap_or(false)
 }
 
 fn presented(headers: &HeaderMap) -> Presented {
@@ -164,7 +160,6 @@ fn presented(headers: &HeaderMap) -> Presented {
             .and_then(|b| String::from_utf8(b).ok());
         if let Some((user, password)) = decoded.as_deref().and_then(|d| d.split_once(':')) {
             return Presented::Basic {
-                header: value.to_string(),
                 user: user.to_string(),
                 password: password.to_string(),
             };
@@ -230,5 +225,20 @@ mod tests {
         assert!(a
             .check(&headers(&[("authorization", "Basic !!!")]))
             .is_err());
+    }
+
+    #[test]
+    fn basic_users_with_sha_crypt_as_the_middleware_takes_them() {
+        // `openssl passwd -5 -salt saltsalt secret`.
+        let a = auth(
+            &[],
+            &["cid:$5$saltsalt$0IyaXrmV7.sGNS6tirgqHLqX/G.FBvgkYA.lpPdS5sA".to_string()],
+        );
+        let basic = |creds: &str| {
+            let b64 = base64::engine::general_purpose::STANDARD.encode(creds);
+            headers(&[("authorization", &format!("Basic {b64}"))])
+        };
+        assert!(a.check(&basic("cid:secret")).is_ok());
+        assert!(a.check(&basic("cid:Secret")).is_err());
     }
 }

@@ -36,7 +36,6 @@ use std::time::Instant;
 use pylon_config::AdminConfig;
 use pylon_core::apply::Applier;
 
-pub use auth::verify_password;
 pub use metrics::MetricsService;
 pub use service::{app, bind, AdminService};
 pub use store::{

@@ -33,7 +33,8 @@ pub struct AdminConfig {
     #[schemars(with = "AddrSchema")]
     pub listen: SocketAddr,
     /// Users allowed in with HTTP Basic authentication, as htpasswd lines with a bcrypt
-    /// hash (`htpasswd -nbB admin PASSWORD`): `"admin:$2y$05$…"`.
+    /// (`htpasswd -nbB admin PASSWORD`: `"admin:$2y$05$…"`), argon2 or SHA-crypt hash — the
+    /// formats the `basic_auth` middleware takes.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub basic_auth: Vec<String>,
     /// Keys accepted as `Authorization: Bearer KEY` or `X-API-Key: KEY`. Write
@@ -95,30 +96,6 @@ impl AdminConfig {
     }
 }
 
-/// The bcrypt hash prefixes htpasswd and other tools write.
-const BCRYPT_PREFIXES: [&str; 4] = ["$2a$", "$2b$", "$2x$", "$2y$"];
-/// Length of a bcrypt hash: `$2y$NN$` + 22 characters of salt + 31 of hash.
-const BCRYPT_LEN: usize = 60;
-
-/// Splits an htpasswd line into user and bcrypt hash; the error says what is wrong.
-pub fn parse_htpasswd_line(line: &str) -> Result<(&str, &str), String> {
-    let Some((user, hash)) = line.split_once(':') else {
-        return Err(
-            "expected `user:hash` (an htpasswd line: `htpasswd -nbB USER PASSWORD`)".into(),
-        );
-    };
-    if user.is_empty() {
-        return Err("the user name before `:` is empty".into());
-    }
-    if !BCRYPT_PREFIXES.iter().any(|p| hash.starts_with(p)) || hash.len() != BCRYPT_LEN {
-        return Err(format!(
-            "user `{user}`: expected a bcrypt hash (`$2y$…`, 60 characters, from `htpasswd -nbB`); \
-             MD5 (`$apr1$`), SHA-1 (`{{SHA}}`) and crypt hashes are not accepted"
-        ));
-    }
-    Ok((user, hash))
-}
-
 /// Checks the `admin` section.
 pub(crate) fn validate(
     piece: &Piece<'_, AdminConfig>,
@@ -139,9 +116,9 @@ pub(crate) fn validate(
     let mut users = BTreeSet::new();
     for (i, line) in admin.basic_auth.iter().enumerate() {
         let item = spot.key("basic_auth").item(i);
-        match parse_htpasswd_line(line) {
-            Ok((user, _)) if !users.insert(user) => {
-                errors.push(item.error(format!("user `{user}` is listed twice")));
+        match crate::middleware::parse_hashed_entry(line) {
+            Ok(entry) if !users.insert(entry.user.clone()) => {
+                errors.push(item.error(format!("user `{}` is listed twice", entry.user)));
             }
             Ok(_) => {}
             Err(message) => errors.push(item.error(message)),

@@ -47,6 +47,15 @@ pub struct HtpasswdEntry {
 const SUPPORTED: &str =
     "use bcrypt (`htpasswd -nB USER`: `$2y$`), argon2 (`$argon2id$`) or SHA-crypt (`$5$`, `$6$`)";
 
+/// How `basic_auth` lets a plain-text password in; not said where there is no such option.
+const PLAINTEXT_HINT: &str = ", or set `allow_plaintext: true` (tests only)";
+
+/// Reads a `user:hash` line where plain-text passwords are never an option (the admin API's
+/// users): the hash formats and messages of [`parse_entry`], without its plain-text hint.
+pub fn parse_hashed_entry(line: &str) -> Result<HtpasswdEntry, String> {
+    parse_entry(line, false).map_err(|e| e.replace(PLAINTEXT_HINT, ""))
+}
+
 /// Reads `user:hash` (split at the first `:`; surrounding whitespace ignored).
 pub fn parse_entry(line: &str, allow_plaintext: bool) -> Result<HtpasswdEntry, String> {
     let line = line.trim();
@@ -109,7 +118,7 @@ pub fn parse_hash(text: &str, allow_plaintext: bool) -> Result<StoredHash, Strin
         Ok(StoredHash::Plain(owned))
     } else {
         Err(format!(
-            "not a password hash (a plain-text password?); {SUPPORTED}, or set `allow_plaintext: true` (tests only)"
+            "not a password hash (a plain-text password?); {SUPPORTED}{PLAINTEXT_HINT}"
         ))
     }
 }

@@ -40,7 +40,9 @@ pub use concurrency_limit::*;
 pub use cors::*;
 pub use forward_auth::*;
 pub use headers::*;
-pub use htpasswd::{parse_entry, parse_file, parse_hash, HtpasswdEntry, StoredHash};
+pub use htpasswd::{
+    parse_entry, parse_file, parse_hash, parse_hashed_entry, HtpasswdEntry, StoredHash,
+};
 pub use ip_filter::*;
 pub use jwt::*;
 pub use limits::*;

@@ -56,7 +56,7 @@ fn bad_credentials_and_limits_are_refused_with_their_place() {
     for needle in [
         "admin.api_keys[0]: an API key must not be empty",
         "admin.api_keys[1]: an API key must not contain spaces",
-        "admin.basic_auth[0]: user `ops`: expected a bcrypt hash",
+        "admin.basic_auth[0]: user `ops`: MD5-crypt (`$apr1$`, `$1$`) is too weak; use bcrypt",
         "admin.basic_auth[1]: expected `user:hash`",
         "admin.basic_auth[3]: user `u` is listed twice",
         "admin.rate_limit.average: average must be at least 1",
@@ -64,6 +64,17 @@ fn bad_credentials_and_limits_are_refused_with_their_place() {
     ] {
         assert!(joined.contains(needle), "missing {needle:?} in:\n{joined}");
     }
+}
+
+#[test]
+fn a_plain_password_for_an_admin_user_is_refused_without_the_middlewares_escape_hatch() {
+    let e = errors(&format!("{BASE}admin:\n  basic_auth: [\"ops:hunter2\"]\n")).join("\n");
+    assert!(
+        e.contains("not a password hash (a plain-text password?)"),
+        "{e}"
+    );
+    // `allow_plaintext` is a `basic_auth` middleware option; the admin section has none.
+    assert!(!e.contains("allow_plaintext"), "{e}");
 }
 
 #[test]

@@ -15,6 +15,7 @@
 
 mod api_key;
 mod basic_auth;
+pub use basic_auth::{verify_password, CheckCache};
 mod buffering;
 mod concurrency_limit;
 mod cors;

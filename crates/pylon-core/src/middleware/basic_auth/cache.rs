@@ -13,9 +13,9 @@ use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
 
-pub(super) type CacheKey = [u8; 32];
+pub type CacheKey = [u8; 32];
 
-pub(super) struct CheckCache {
+pub struct CheckCache {
     ttl: Duration,
     capacity: usize,
     secret: [u8; 32],
@@ -90,7 +90,7 @@ impl CheckCache {
     }
 
     #[cfg(test)]
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.entries.lock().unwrap_or_else(|p| p.into_inner()).len()
     }
 }

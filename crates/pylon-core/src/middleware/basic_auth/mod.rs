@@ -25,7 +25,7 @@ use pingora::Result;
 use pylon_config::middleware::{BasicAuth as Config, StoredHash};
 use tokio::sync::Semaphore;
 
-use self::cache::CheckCache;
+pub use self::cache::CheckCache;
 use super::{Flow, Hooks, Middleware, RequestState};
 
 /// Longest `user:password` accepted, decoded. Past it the request is refused unchecked:
@@ -101,6 +101,16 @@ pub fn compile(def: &Config) -> Result<Arc<dyn Middleware>, String> {
 }
 
 /// A user name and password from `Authorization: Basic`.
+/// Whether `password` matches `hash`, as `basic_auth` checks it (also used by the admin
+/// API's users). Blocking: it costs what the hash was made to cost. A stored hash that
+/// cannot be used (validation makes that a bug) is logged and fails.
+pub fn verify_password(hash: &StoredHash, password: &[u8]) -> bool {
+    verify::verify(hash, password).unwrap_or_else(|e| {
+        log::error!("password check failed: {e}");
+        false
+    })
+}
+
 struct Credentials {
     user: Vec<u8>,
     password: Vec<u8>,
