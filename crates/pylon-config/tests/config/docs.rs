@@ -1,4 +1,5 @@
-//! The examples in docs/config.md, docs/upstreams.md, docs/middlewares.md, docs/security.md
+//! The examples in docs/config.md, docs/upstreams.md, docs/middlewares.md, docs/security.md,
+//! docs/observability.md
 //! and the README load, and the error example prints
 //! what the page shows.
 
@@ -105,9 +106,17 @@ fn load_example(text: &str) -> Result<Config, ConfigErrors> {
     }
 }
 
+/// Every `yaml` block of these pages is a Pylon config (or a piece of one); other programs'
+/// YAML (Prometheus, the OpenTelemetry Collector) is fenced as `yml`.
 #[test]
 fn every_yaml_example_loads() {
-    for page in ["config.md", "upstreams.md", "middlewares.md", "security.md"] {
+    for page in [
+        "config.md",
+        "upstreams.md",
+        "middlewares.md",
+        "security.md",
+        "observability.md",
+    ] {
         let blocks = blocks_of(page);
         let yaml: Vec<_> = blocks.iter().filter(|(l, _)| l == "yaml").collect();
         assert!(yaml.len() > 3, "{page}");
