@@ -256,7 +256,7 @@ impl RequestCtx {
     fn span_info<'a>(
         &'a self,
         session: &'a Session,
-        e: Option<&Error>,
+        status: u16,
     ) -> crate::tracing::RequestInfo<'a> {
         let req = session.req_header();
         let header = |name| req.headers.get(name).and_then(|v| v.to_str().ok());
@@ -272,7 +272,7 @@ impl RequestCtx {
             client_ip: self.state.client_ip,
             request_id: self.state.request_id.as_deref(),
             upstream: self.upstream().map(|u| u.pool.name.as_str()),
-            status: final_status(session, e),
+            status,
         }
     }
 
@@ -565,8 +565,9 @@ impl ProxyHttp for PylonProxy {
         if let Some(route) = &ctx.route {
             route.chain.logging(ctx.ran, e, &mut ctx.state);
         }
+        let status = final_status(session, e);
         if let (Some(tracing), Some(trace)) = (&ctx.snapshot.tracing, &ctx.trace) {
-            tracing.finish(trace, || ctx.span_info(session, e), &ctx.measured);
+            tracing.finish(trace, || ctx.span_info(session, status), &ctx.measured);
         }
         let access_log = ctx
             .route
@@ -574,12 +575,12 @@ impl ProxyHttp for PylonProxy {
             .map_or(&ctx.snapshot.access_log, |r| &r.access_log);
         if let Some(log) = access_log {
             let upstream = ctx.upstream().map(|up| up.pool.name.as_str());
-            log.log(session, e, &ctx.state, &ctx.measured, upstream);
+            log.log(session, status, &ctx.state, &ctx.measured, upstream);
         }
         crate::metrics::record(
             ctx.route.as_deref().map(|r| &r.metrics),
             session.req_header().method.as_str(),
-            final_status(session, e),
+            status,
             &ctx.measured,
             session.as_ref().body_bytes_read(),
             session.as_ref().body_bytes_sent(),

@@ -19,6 +19,18 @@ impl<'a> PingoraRequest<'a> {
     }
 }
 
+/// `example.com:8080` → `example.com`; `[::1]:80` → `[::1]` (brackets kept); a suffix
+/// that is not a port number is left alone.
+pub fn host_without_port(host: &str) -> &str {
+    if host.starts_with('[') {
+        return host.find(']').map_or(host, |end| &host[..=end]);
+    }
+    match host.rsplit_once(':') {
+        Some((name, port)) if port.bytes().all(|b| b.is_ascii_digit()) => name,
+        _ => host,
+    }
+}
+
 /// The host the request is for: the authority of an absolute-form target, else `Host`.
 pub fn request_host(header: &RequestHeader) -> &str {
     if let Some(authority) = header.uri.authority() {

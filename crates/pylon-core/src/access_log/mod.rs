@@ -96,12 +96,12 @@ impl AccessLog {
         })
     }
 
-    /// Logs one finished request (the `logging` phase): `e` is the error that ended it, if
-    /// any; `upstream` the route's upstream name.
+    /// Logs one finished request (the `logging` phase): `status` is what the client got
+    /// (`proxy::final_status`); `upstream` the route's upstream name.
     pub fn log(
         &self,
         session: &Session,
-        e: Option<&Error>,
+        status: u16,
         state: &RequestState,
         measured: &Measured,
         upstream: Option<&str>,
@@ -111,7 +111,7 @@ impl AccessLog {
             req: session.req_header(),
             state,
             measured,
-            status: crate::proxy::final_status(session, e),
+            status,
             upstream,
             bytes_sent: downstream.body_bytes_sent(),
             bytes_received: downstream.body_bytes_read(),

@@ -69,14 +69,6 @@ fn build(def: &Config) -> Result<Redirect, String> {
     })
 }
 
-/// The host without its port (`[::1]:8080` → `[::1]`).
-fn host_without_port(host: &str) -> &str {
-    if host.starts_with('[') {
-        return host.find(']').map_or(host, |end| &host[..=end]);
-    }
-    host.rsplit_once(':').map_or(host, |(h, _)| h)
-}
-
 fn default_port(scheme: &str) -> u16 {
     if scheme == "https" {
         443
@@ -97,7 +89,7 @@ impl Redirect {
                 if *scheme == state.scheme {
                     return None;
                 }
-                let host = host_without_port(host);
+                let host = crate::request_view::host_without_port(host);
                 if host.is_empty() {
                     return Some(String::new());
                 }

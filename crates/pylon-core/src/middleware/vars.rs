@@ -6,7 +6,7 @@ use pylon_config::middleware::template::TemplatePart;
 use pylon_config::middleware::{Template, TemplateVar};
 
 use super::RequestState;
-use crate::request_view::request_host;
+use crate::request_view::{host_without_port, request_host};
 
 /// Appends the value of `var` for this request to `out`.
 pub fn push_var(out: &mut String, var: &TemplateVar, req: &RequestHeader, state: &RequestState) {
@@ -31,7 +31,7 @@ pub fn borrowed_var<'a>(
     Some(match var {
         TemplateVar::ClientIp => return None,
         TemplateVar::RequestId => state.request_id.as_deref().unwrap_or(""),
-        TemplateVar::Host => strip_port(request_host(req)),
+        TemplateVar::Host => host_without_port(request_host(req)),
         TemplateVar::Path => req.uri.path(),
         TemplateVar::Query => req.uri.query().unwrap_or(""),
         TemplateVar::Method => req.method.as_str(),
@@ -56,17 +56,6 @@ pub fn render(template: &Template, req: &RequestHeader, state: &RequestState) ->
         }
     }
     out
-}
-
-/// `example.com:8080` → `example.com`; `[::1]:80` → `[::1]`.
-fn strip_port(host: &str) -> &str {
-    if host.starts_with('[') {
-        return host.find(']').map_or(host, |end| &host[..=end]);
-    }
-    match host.rsplit_once(':') {
-        Some((name, port)) if port.bytes().all(|b| b.is_ascii_digit()) => name,
-        _ => host,
-    }
 }
 
 /// A template ready for the hot path: its text when it has no variables (no rendering),
@@ -128,7 +117,7 @@ mod tests {
             render(&t, &req, &state),
             "10.0.0.1 rid example.com /a/b x=1 GET http api acme ."
         );
-        assert_eq!(strip_port("[::1]:80"), "[::1]");
-        assert_eq!(strip_port("host"), "host");
+        assert_eq!(host_without_port("[::1]:80"), "[::1]");
+        assert_eq!(host_without_port("host"), "host");
     }
 }

@@ -175,15 +175,13 @@ impl RequestTrace {
     }
 }
 
-/// `host` of a `host[:port]` authority (`[v6]` keeps its brackets off).
+/// `host` of a `host[:port]` authority, an IPv6 address without its brackets (OTel's
+/// `server.address`).
 pub fn host_without_port(authority: &str) -> &str {
-    if let Some(rest) = authority.strip_prefix('[') {
-        return rest.split(']').next().unwrap_or(rest);
-    }
-    match authority.rsplit_once(':') {
-        Some((host, port)) if port.bytes().all(|b| b.is_ascii_digit()) => host,
-        _ => authority,
-    }
+    let host = crate::request_view::host_without_port(authority);
+    host.strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host)
 }
 
 /// A random trace id; never all zeros (which means "no trace").
