@@ -18,24 +18,27 @@ const MAX_RESPONSE_BYTES: usize = 64 * 1024;
 
 /// Delivers `body` to `target`, retrying as it allows.
 pub async fn with_retries(connector: &Connector, target: &Notification, body: Bytes) {
+    // Validation checked the URL; parsed once here for every attempt and log line.
+    let Ok(uri) = target.url.parse::<http::Uri>() else {
+        log::warn!("notifications: invalid url, event not sent");
+        return;
+    };
+    let shown = redacted(&uri);
     let mut backoff = FIRST_BACKOFF;
     for attempt in 0..=target.retries {
-        let outcome = tokio::time::timeout(target.timeout, post(connector, target, body.clone()))
-            .await
-            .unwrap_or_else(|_| Err(format!("no answer within {:?}", target.timeout)));
+        let outcome =
+            tokio::time::timeout(target.timeout, post(connector, target, &uri, body.clone()))
+                .await
+                .unwrap_or_else(|_| Err(format!("no answer within {:?}", target.timeout)));
         match outcome {
             Ok(()) => return,
             Err(why) if attempt < target.retries => {
-                log::debug!(
-                    "notifications: POST {} failed ({why}); retrying in {backoff:?}",
-                    redacted(&target.url)
-                );
+                log::debug!("notifications: POST {shown} failed ({why}); retrying in {backoff:?}");
                 tokio::time::sleep(backoff).await;
                 backoff *= 2;
             }
             Err(why) => log::warn!(
-                "notifications: POST {} failed {} time(s), giving up: {why}",
-                redacted(&target.url),
+                "notifications: POST {shown} failed {} time(s), giving up: {why}",
                 target.retries + 1
             ),
         }
@@ -43,20 +46,21 @@ pub async fn with_retries(connector: &Connector, target: &Notification, body: By
 }
 
 /// The URL without its path and query, which for Slack and Discord hold the secret.
-fn redacted(url: &str) -> String {
-    match url.parse::<http::Uri>() {
-        Ok(uri) => format!(
-            "{}://{}/…",
-            uri.scheme_str().unwrap_or("http"),
-            uri.authority().map_or("", |a| a.as_str())
-        ),
-        Err(_) => "(invalid url)".into(),
-    }
+fn redacted(uri: &http::Uri) -> String {
+    format!(
+        "{}://{}/…",
+        uri.scheme_str().unwrap_or("http"),
+        uri.authority().map_or("", |a| a.as_str())
+    )
 }
 
 /// One attempt: Ok when the endpoint answered 2xx.
-async fn post(connector: &Connector, target: &Notification, body: Bytes) -> Result<(), String> {
-    let uri: http::Uri = target.url.parse().map_err(|e| format!("{e}"))?;
+async fn post(
+    connector: &Connector,
+    target: &Notification,
+    uri: &http::Uri,
+    body: Bytes,
+) -> Result<(), String> {
     let tls = uri.scheme_str() == Some("https");
     let host = uri.host().ok_or("no host")?.trim_matches(['[', ']']);
     let port = uri.port_u16().unwrap_or(if tls { 443 } else { 80 });

@@ -197,20 +197,16 @@ impl BackgroundService for NotifyService {
             format!("Pylon {} started (pid {pid})", env!("CARGO_PKG_VERSION")),
             self.started.clone(),
         ));
-        // Made at the first delivery: a connector loads the system's CA certificates
-        // (~200M instructions), which a process without webhooks should not pay for.
-        let mut connector = None;
-        let slots = Arc::new(Semaphore::new(MAX_DELIVERIES));
-        let mut deliveries = tokio::task::JoinSet::new();
+        let mut dispatcher = Dispatcher::new(self.notifier.clone());
         loop {
             tokio::select! {
                 event = receiver.recv() => match event {
-                    Some(event) => self.dispatch(event, &mut connector, &slots, &mut deliveries).await,
+                    Some(event) => dispatcher.dispatch(&event),
                     None => return,
                 },
                 _ = shutdown.changed() => break,
                 // Reap finished deliveries so the set does not grow.
-                Some(_) = deliveries.join_next(), if !deliveries.is_empty() => {}
+                Some(_) = dispatcher.deliveries.join_next(), if !dispatcher.deliveries.is_empty() => {}
             }
         }
         self.notifier.send(Event::new(
@@ -220,10 +216,9 @@ impl BackgroundService for NotifyService {
         ));
         let flush = async {
             while let Ok(event) = receiver.try_recv() {
-                self.dispatch(event, &mut connector, &slots, &mut deliveries)
-                    .await;
+                dispatcher.dispatch(&event);
             }
-            while deliveries.join_next().await.is_some() {}
+            while dispatcher.deliveries.join_next().await.is_some() {}
         };
         if tokio::time::timeout(SHUTDOWN_FLUSH, flush).await.is_err() {
             log::warn!("notifications: stopping with deliveries still pending");
@@ -231,32 +226,55 @@ impl BackgroundService for NotifyService {
     }
 }
 
-impl NotifyService {
-    /// Starts one delivery per webhook that wants `event`, each waiting for a free slot.
-    async fn dispatch(
-        &self,
-        event: Event,
-        connector: &mut Option<Arc<pingora::connectors::http::Connector>>,
-        slots: &Arc<Semaphore>,
-        deliveries: &mut tokio::task::JoinSet<()>,
-    ) {
+/// Turns queued events into deliveries: one task per webhook that wants the event. The
+/// tasks wait for one of [`MAX_DELIVERIES`] slots themselves, so a webhook waiting out its
+/// retries never stops the service from reading its queue or seeing the shutdown.
+struct Dispatcher {
+    notifier: Arc<Notifier>,
+    /// Made at the first delivery: a connector loads the system's CA certificates (~200M
+    /// instructions), which a process without webhooks should not pay for.
+    connector: Option<Arc<pingora::connectors::http::Connector>>,
+    slots: Arc<Semaphore>,
+    deliveries: tokio::task::JoinSet<()>,
+    /// This machine's name, read once.
+    host: String,
+}
+
+impl Dispatcher {
+    fn new(notifier: Arc<Notifier>) -> Dispatcher {
+        Dispatcher {
+            notifier,
+            connector: None,
+            slots: Arc::new(Semaphore::new(MAX_DELIVERIES)),
+            deliveries: tokio::task::JoinSet::new(),
+            host: hostname(),
+        }
+    }
+
+    fn dispatch(&mut self, event: &Event) {
         let snapshot = self.notifier.snapshot.load_full();
-        let host = hostname();
         for target in &snapshot.config.notifications {
             if !target.events.contains(&event.kind) {
                 continue;
             }
-            let Ok(permit) = slots.clone().acquire_owned().await else {
-                return;
-            };
-            let body = body(target.format, &event, &host);
+            // Deliveries waiting for a slot are bounded like the queue they came from.
+            if self.deliveries.len() >= QUEUE_CAPACITY {
+                self.notifier.dropped.fetch_add(1, Ordering::Relaxed);
+                log::warn!("notifications: too many deliveries pending, event dropped");
+                continue;
+            }
+            let body = body(target.format, event, &self.host);
             let target = target.clone();
-            let connector = connector
+            let slots = self.slots.clone();
+            let connector = self
+                .connector
                 .get_or_insert_with(|| Arc::new(pingora::connectors::http::Connector::new(None)))
                 .clone();
-            deliveries.spawn(async move {
+            self.deliveries.spawn(async move {
+                let Ok(_slot) = slots.acquire_owned().await else {
+                    return;
+                };
                 deliver::with_retries(&connector, &target, body).await;
-                drop(permit);
             });
         }
     }
