@@ -126,13 +126,19 @@ pub(crate) fn validate(pieces: &Pieces<'_>, errors: &mut Vec<ConfigError>) {
         )));
     }
     let mut previous: Option<f64> = None;
+    // Durations are counted in whole nanoseconds: bounds are compared as they will be kept.
+    let nanos = |s: f64| (s * 1e9).round();
     for (i, &bound) in metrics.duration_buckets.iter().enumerate() {
         let item = buckets.item(i);
         if !(bound.is_finite() && bound > 0.0) {
             errors.push(item.error(format!(
                 "a bucket is a positive number of seconds, found {bound}"
             )));
-        } else if previous.is_some_and(|p| bound <= p) {
+        } else if nanos(bound) < 1.0 {
+            errors.push(item.error(format!(
+                "a bucket is at least 1ns (1e-9): durations are counted in nanoseconds, found {bound}"
+            )));
+        } else if previous.is_some_and(|p| nanos(bound) <= nanos(p)) {
             errors.push(item.error(format!(
                 "buckets must be strictly increasing: {bound} follows {}",
                 previous.unwrap_or_default()
@@ -186,6 +192,8 @@ mod tests {
                 && e.contains("positive number of seconds, found -1"),
             "{e}"
         );
+        let tiny = load("metrics:\n  duration_buckets: [1e-10, 0.1]\n").unwrap_err();
+        assert!(tiny.contains("at least 1ns"), "{tiny}");
         let many: Vec<String> = (1..=31).map(|i| i.to_string()).collect();
         let e = load(&format!(
             "metrics: {{ duration_buckets: [{}] }}\n",

@@ -232,7 +232,7 @@ mod tests {
         assert!(e.contains("max_queue must be at least 1"), "{e}");
         assert!(e.contains("interval must be more than 0s"), "{e}");
         assert!(e.contains("bad name"), "{e}");
-        let e = errors("  protocol: grpc");
+        let e = errors("  otlp: { protocol: grpc }");
         assert!(e.contains("protocol"), "{e}");
     }
 }

@@ -29,6 +29,7 @@ pub(crate) fn validate(pieces: &Pieces<'_>, errors: &mut Vec<ConfigError>) {
     routes(pieces, errors);
     store::store(pieces, errors);
     access_log(pieces, errors);
+    crate::metrics::validate(pieces, errors);
     if let Some(admin) = &pieces.admin {
         crate::admin::validate(admin, &pieces.upstream_names, errors);
     }
@@ -52,7 +53,6 @@ fn access_log(pieces: &Pieces<'_>, errors: &mut Vec<ConfigError>) {
             crate::access_log::validate(config, &spot, errors);
         }
     }
-    crate::metrics::validate(pieces, errors);
 }
 
 fn middlewares(pieces: &Pieces<'_>, errors: &mut Vec<ConfigError>) {

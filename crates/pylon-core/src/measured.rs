@@ -33,6 +33,9 @@ pub struct Measured {
     /// How the last failed attempt failed, when one did: `connect`, `timeout`, `reset`,
     /// `tls` or `other` (see `proxy::upstream_error_kind`).
     pub upstream_error: Option<&'static str>,
+    /// The request's whole duration, fixed when the `logging` phase starts
+    /// ([`Measured::finish`]) so that every consumer reports the same number.
+    pub finished: Option<Duration>,
 }
 
 impl Measured {
@@ -49,6 +52,7 @@ impl Measured {
             upstream_addr: None,
             upstream_status: None,
             upstream_error: None,
+            finished: None,
         }
     }
 
@@ -78,8 +82,13 @@ impl Measured {
         self.upstream_header
     }
 
-    /// Time since the request arrived.
+    /// The request is done: its duration is fixed now.
+    pub fn finish(&mut self) {
+        self.finished = Some(self.received.elapsed());
+    }
+
+    /// The request's duration once finished, else the time since it arrived.
     pub fn elapsed(&self) -> Duration {
-        self.received.elapsed()
+        self.finished.unwrap_or_else(|| self.received.elapsed())
     }
 }

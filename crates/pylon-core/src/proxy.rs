@@ -168,10 +168,13 @@ impl RequestCtx {
         }
     }
 
-    /// Counts a failed upstream attempt in the metrics.
-    fn count_upstream_error(&self, e: &Error) {
-        if let Some(route) = &self.route {
-            route.metrics.upstream_error(upstream_error_kind(e));
+    /// Notes how an upstream attempt failed (for logs and spans) and, when `counted`,
+    /// counts it in the metrics.
+    fn upstream_failed(&mut self, e: &Error, counted: bool) {
+        let kind = upstream_error_kind(e);
+        self.measured.upstream_error = Some(kind);
+        if let Some(route) = self.route.as_ref().filter(|_| counted) {
+            route.metrics.upstream_error(kind);
         }
     }
 
@@ -566,6 +569,8 @@ impl ProxyHttp for PylonProxy {
             route.chain.logging(ctx.ran, e, &mut ctx.state);
         }
         let status = final_status(session, e);
+        // One clock read: spans, the access log and metrics report the same duration.
+        ctx.measured.finish();
         if let (Some(tracing), Some(trace)) = (&ctx.snapshot.tracing, &ctx.trace) {
             tracing.finish(trace, || ctx.span_info(session, status), &ctx.measured);
         }
@@ -641,8 +646,7 @@ impl ProxyHttp for PylonProxy {
         ctx: &mut RequestCtx,
         mut e: Box<Error>,
     ) -> Box<Error> {
-        ctx.measured.upstream_error = Some(upstream_error_kind(&e));
-        ctx.count_upstream_error(&e);
+        ctx.upstream_failed(&e, true);
         ctx.record_outcome(Outcome::Failure("connect failure"));
         // The request never left: retrying is safe whatever the method.
         let allowed = ctx.upstream().is_some_and(|up| up.retry.on_connect_failure);
@@ -668,11 +672,8 @@ impl ProxyHttp for PylonProxy {
         let replayable =
             session.response_written().is_none() && !session.as_ref().retry_buffer_truncated();
         let kind = failure_kind(&e);
-        ctx.measured.upstream_error = Some(upstream_error_kind(&e));
         // The client's side of the connection failing is not the upstream's error.
-        if *e.esource() == ErrorSource::Upstream {
-            ctx.count_upstream_error(&e);
-        }
+        ctx.upstream_failed(&e, *e.esource() == ErrorSource::Upstream);
         // A pooled keep-alive connection the server closed is not the server's fault.
         if kind.is_some() && !(client_reused && kind == Some("reset")) {
             ctx.record_outcome(Outcome::Failure(kind.unwrap_or("error")));

@@ -95,20 +95,17 @@ pub fn value<'s>(var: &'s LogVar, e: &'s Entry<'_>, scratch: &'s mut String) -> 
         LogVar::Protocol => Val::Bytes(protocol(e.req.version).as_bytes()),
         LogVar::UserAgent => header(e.req, http::header::USER_AGENT),
         LogVar::Referer => header(e.req, http::header::REFERER),
-        LogVar::TraceId => match e.state.trace_id {
+        LogVar::TraceId => match &e.state.trace_id {
             Some(id) => {
-                for b in id {
-                    scratch.push(char::from(HEX[usize::from(b >> 4)]));
-                    scratch.push(char::from(HEX[usize::from(b & 0xf)]));
-                }
+                let mut hex = [0u8; 32];
+                crate::tracing::traceparent::hex_into(id, &mut hex);
+                scratch.extend(hex.iter().map(|&b| char::from(b)));
                 Val::Bytes(scratch.as_bytes())
             }
             None => Val::Missing,
         },
     }
 }
-
-const HEX: &[u8; 16] = b"0123456789abcdef";
 
 fn non_empty(s: &str) -> Val<'_> {
     if s.is_empty() {
@@ -125,19 +122,14 @@ fn header(req: &RequestHeader, name: http::HeaderName) -> Val<'_> {
     }
 }
 
-/// `ip:port`; IPv4 without `core::fmt` (the common case, and `Display` is slow).
+/// `ip:port`; IPv4 through `forwarded::push_ip` (no `core::fmt`, the common case), IPv6 in
+/// brackets.
 fn push_addr(out: &mut String, addr: SocketAddr) {
     match addr {
         SocketAddr::V4(v4) => {
-            let mut digits = itoa::Buffer::new();
-            for (i, octet) in v4.ip().octets().into_iter().enumerate() {
-                if i > 0 {
-                    out.push('.');
-                }
-                out.push_str(digits.format(octet));
-            }
+            crate::forwarded::push_ip(out, (*v4.ip()).into());
             out.push(':');
-            out.push_str(digits.format(v4.port()));
+            out.push_str(itoa::Buffer::new().format(v4.port()));
         }
         SocketAddr::V6(_) => {
             let _ = write!(out, "{addr}");

@@ -9,7 +9,7 @@ mod format;
 mod sink;
 
 use std::cell::RefCell;
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 
 use pingora::prelude::*;
 use pylon_config::{
@@ -43,13 +43,20 @@ impl AccessLog {
     /// Compiles `config`, opening its sink (or sharing the running one for the same
     /// destination).
     pub fn compile(config: &AccessLogConfig) -> Result<AccessLog, String> {
-        let default = |source: &str| {
-            LogTemplate::parse(source).map_err(|(_, m)| format!("default template: {m}"))
-        };
+        // The defaults are parsed once per process, not per route and reload (a unit test
+        // keeps them parsing).
+        static TEXT: LazyLock<Option<LogTemplate>> =
+            LazyLock::new(|| LogTemplate::parse(DEFAULT_TEXT_TEMPLATE).ok());
+        static JSON: LazyLock<Option<LogTemplate>> =
+            LazyLock::new(|| LogTemplate::parse(DEFAULT_JSON_TEMPLATE).ok());
         let template = match (&config.template, config.format) {
-            (Some(t), _) => t.clone(),
-            (None, LogFormat::Text) => default(DEFAULT_TEXT_TEMPLATE)?,
-            (None, LogFormat::Json) => default(DEFAULT_JSON_TEMPLATE)?,
+            (Some(t), _) => t,
+            (None, LogFormat::Text) => TEXT
+                .as_ref()
+                .ok_or("the default text template does not parse")?,
+            (None, LogFormat::Json) => JSON
+                .as_ref()
+                .ok_or("the default JSON template does not parse")?,
         };
         let mut pieces = Vec::new();
         match config.format {

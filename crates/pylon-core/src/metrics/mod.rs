@@ -144,6 +144,8 @@ pub fn reload_recorded(ok: bool, at: SystemTime) {
 /// The whole exposition, for a scrape of `/metrics`.
 pub fn render(snapshot: &Snapshot) -> String {
     let mut e = Exposition::new();
+    // Series of routes and upstreams no longer served go first, for every family below.
+    registry().prune();
     node(&mut e, snapshot);
     routes(&mut e);
     upstreams(&mut e, snapshot);
@@ -244,7 +246,6 @@ type RouteHistogram = fn(&registry::RouteSeries) -> &histogram::Histogram;
 /// Per-route families.
 fn routes(e: &mut Exposition) {
     let reg = registry();
-    reg.prune();
     let routes: Vec<_> = reg
         .routes
         .lock()

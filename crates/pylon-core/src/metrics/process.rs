@@ -73,9 +73,13 @@ fn resident_bytes() -> Option<f64> {
     Some(kib * 1024.0)
 }
 
-/// When the system booted (`btime` of `/proc/stat`), in seconds since the epoch.
+/// When the system booted (`btime` of `/proc/stat`), in seconds since the epoch; read at
+/// the first scrape only (it never changes, and `/proc/stat` is long on many-CPU hosts).
 fn boot_time() -> Option<f64> {
-    let stat = std::fs::read_to_string("/proc/stat").ok()?;
-    let line = stat.lines().find(|l| l.starts_with("btime "))?;
-    line.split_whitespace().nth(1)?.parse().ok()
+    static BOOT: std::sync::OnceLock<Option<f64>> = std::sync::OnceLock::new();
+    *BOOT.get_or_init(|| {
+        let stat = std::fs::read_to_string("/proc/stat").ok()?;
+        let line = stat.lines().find(|l| l.starts_with("btime "))?;
+        line.split_whitespace().nth(1)?.parse().ok()
+    })
 }

@@ -58,7 +58,7 @@ pub fn flush_all(timeout: Duration) {
         .iter()
         .filter_map(Weak::upgrade)
         .collect();
-    for exporter in live {
+    'exporters: for exporter in live {
         let (ack, acked) = mpsc::sync_channel(1);
         let mut request = Msg::Flush(ack);
         // The queue may be full of spans the thread is working through: retry until there
@@ -70,7 +70,9 @@ pub fn flush_all(timeout: Duration) {
                     request = back;
                     std::thread::sleep(Duration::from_millis(5));
                 }
-                Err(_) => return,
+                Err(TrySendError::Full(_)) => return,
+                // This exporter's thread is gone; the others may still have spans.
+                Err(TrySendError::Disconnected(_)) => continue 'exporters,
             }
         }
         if acked

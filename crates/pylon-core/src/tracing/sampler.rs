@@ -6,10 +6,8 @@
 /// A compiled sampling policy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Sampler {
-    /// Trace ids whose low 63 bits are below this are sampled.
+    /// Trace ids whose low 63 bits are below this are sampled (2^63 at ratio 1.0: all).
     bound: u64,
-    /// Ratio 1.0: every id (the bound cannot say "all of 2^63").
-    always: bool,
     parent_based: bool,
 }
 
@@ -21,7 +19,6 @@ impl Sampler {
             // Truncation is intended: the bound is a threshold on 63 random bits.
             #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
             bound: (ratio * (1u64 << 63) as f64) as u64,
-            always: ratio >= 1.0,
             parent_based,
         }
     }
@@ -31,9 +28,6 @@ impl Sampler {
     pub fn sampled(&self, trace_id: &[u8; 16], parent_sampled: Option<bool>) -> bool {
         if let (true, Some(parent)) = (self.parent_based, parent_sampled) {
             return parent;
-        }
-        if self.always {
-            return true;
         }
         let mut low = [0u8; 8];
         low.copy_from_slice(&trace_id[8..]);
