@@ -156,6 +156,7 @@ fn bad_webhooks_are_refused_at_their_place() {
 notifications:
   - { url: "ftp://example.com/x" }
   - { url: "http://127.0.0.1:9/x", events: [] }
+  - { url: "http://127.0.0.1:9/x", events: [started, certificate] }
 "#,
     );
     assert!(
@@ -164,6 +165,11 @@ notifications:
     );
     assert!(
         out.contains("pylon.yaml:4:") && out.contains("empty `events`"),
+        "{out}"
+    );
+    // Listed in the issue, but nothing can send it yet: refused rather than silent.
+    assert!(
+        out.contains("pylon.yaml:5:") && out.contains("no `certificate` events exist yet"),
         "{out}"
     );
     let typo = check_refuses(

@@ -74,13 +74,14 @@ pub enum NotifyEvent {
     Started,
     /// The process received SIGTERM, SIGINT or SIGQUIT (upgrade) and is draining.
     Stopping,
-    /// A TLS certificate was loaded, renewed or is about to expire. Pylon serves no TLS
-    /// certificates of its own yet, so nothing sends it until TLS listeners exist.
+    /// A TLS certificate was loaded, renewed or is about to expire. Reserved: Pylon serves
+    /// no TLS certificates of its own yet, so a webhook that lists it is refused at load
+    /// rather than left waiting for events that never come.
     Certificate,
 }
 
 impl NotifyEvent {
-    /// Every event, the default subscription.
+    /// Every event Pylon sends, the default subscription.
     pub fn all() -> Vec<NotifyEvent> {
         use NotifyEvent::*;
         vec![
@@ -89,7 +90,6 @@ impl NotifyEvent {
             ConfigRejected,
             Started,
             Stopping,
-            Certificate,
         ]
     }
 
@@ -130,6 +130,15 @@ pub(crate) fn validate(piece: &Piece<'_, Vec<Notification>>, errors: &mut Vec<Co
         if target.events.is_empty() {
             errors.push(item.key("events").error(
                 "an empty `events` list sends nothing: list the events, or leave `events` out for all of them",
+            ));
+        }
+        if let Some(i) = target
+            .events
+            .iter()
+            .position(|e| *e == NotifyEvent::Certificate)
+        {
+            errors.push(item.key("events").item(i).error(
+                "no `certificate` events exist yet: Pylon serves no TLS certificates of its own; remove it",
             ));
         }
         if target.retries > MAX_NOTIFY_RETRIES {
@@ -187,7 +196,10 @@ mod tests {
 
     #[test]
     fn event_names_round_trip() {
-        for event in NotifyEvent::all() {
+        for event in NotifyEvent::all()
+            .into_iter()
+            .chain([NotifyEvent::Certificate])
+        {
             let json = serde_json::to_string(&event).unwrap_or_default();
             assert_eq!(json, format!("\"{}\"", event.as_str()));
         }
