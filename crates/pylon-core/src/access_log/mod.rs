@@ -17,8 +17,9 @@ use pylon_config::{
     DEFAULT_TEXT_TEMPLATE,
 };
 
-pub use format::{write_time, Entry, Val};
-pub use sink::{dropped_lines, flush_all, reopen_all, Sink, Target};
+pub use format::{write_time, Entry};
+pub use sink::{dropped_lines, flush_all, reopen_all};
+use sink::{Sink, Target};
 
 use crate::measured::Measured;
 use crate::middleware::RequestState;
@@ -150,10 +151,6 @@ impl AccessLog {
         }
     }
 
-    /// The sink this log writes to.
-    pub fn sink(&self) -> &Arc<Sink> {
-        &self.sink
-    }
 }
 
 const INITIAL_CAPACITY: usize = 1024;

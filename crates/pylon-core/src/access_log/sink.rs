@@ -142,10 +142,6 @@ impl Sink {
         }
     }
 
-    /// The destination.
-    pub fn target(&self) -> &Target {
-        &self.shared.target
-    }
 }
 
 impl Drop for Sink {

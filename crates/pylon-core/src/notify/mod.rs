@@ -27,7 +27,7 @@ use tokio::sync::{mpsc, Semaphore};
 
 use crate::SharedSnapshot;
 
-pub use payload::body;
+use payload::body;
 
 /// Events waiting for delivery, at most.
 pub const QUEUE_CAPACITY: usize = 1024;

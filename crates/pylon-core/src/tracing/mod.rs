@@ -31,7 +31,7 @@ use pingora::Result;
 use pylon_config::TracingConfig;
 
 pub use export::{dropped_spans, flush_all, Exporter};
-pub use sampler::Sampler;
+use sampler::Sampler;
 pub use span::RequestInfo;
 use traceparent::TraceParent;
 
@@ -39,9 +39,9 @@ use crate::header_names;
 use crate::measured::Measured;
 
 /// The `traceparent` header, for lookups.
-pub const TRACEPARENT: http::HeaderName = http::HeaderName::from_static("traceparent");
+const TRACEPARENT: http::HeaderName = http::HeaderName::from_static("traceparent");
 /// The `tracestate` header, for lookups.
-pub const TRACESTATE: http::HeaderName = http::HeaderName::from_static("tracestate");
+const TRACESTATE: http::HeaderName = http::HeaderName::from_static("tracestate");
 
 /// The compiled `tracing:` section of a snapshot.
 #[derive(Debug)]
