@@ -7,7 +7,7 @@
 use std::net::SocketAddr;
 
 use schemars::JsonSchema;
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde::{Deserialize, Serialize};
 
 use crate::error::ConfigError;
 use crate::loader::Pieces;
@@ -35,8 +35,7 @@ pub struct MetricsConfig {
     #[serde(
         default,
         skip_serializing_if = "Option::is_none",
-        deserialize_with = "de_addr",
-        serialize_with = "ser_addr"
+        with = "crate::addr::optional"
     )]
     #[schemars(with = "Option<AddrSchema>")]
     pub listener: Option<SocketAddr>,
@@ -73,22 +72,6 @@ fn default_enabled() -> bool {
 
 fn default_buckets() -> Vec<f64> {
     DEFAULT_DURATION_BUCKETS.to_vec()
-}
-
-fn de_addr<'de, D: Deserializer<'de>>(d: D) -> Result<Option<SocketAddr>, D::Error> {
-    match Option::<String>::deserialize(d)? {
-        None => Ok(None),
-        Some(text) => crate::addr::parse(&text)
-            .map(Some)
-            .map_err(serde::de::Error::custom),
-    }
-}
-
-fn ser_addr<S: Serializer>(addr: &Option<SocketAddr>, s: S) -> Result<S::Ok, S::Error> {
-    match addr {
-        Some(addr) => s.serialize_str(&addr.to_string()),
-        None => s.serialize_none(),
-    }
 }
 
 /// Checks the `metrics` section: the buckets are positive, finite, strictly increasing and

@@ -150,7 +150,6 @@ impl AccessLog {
             }
         }
     }
-
 }
 
 const INITIAL_CAPACITY: usize = 1024;

@@ -141,7 +141,6 @@ impl Sink {
             self.shared.wake.notify_one();
         }
     }
-
 }
 
 impl Drop for Sink {
