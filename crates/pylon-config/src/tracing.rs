@@ -171,11 +171,8 @@ pub(crate) fn validate(piece: &Piece<'_, TracingConfig>, errors: &mut Vec<Config
              to a collector on the node or a trusted network (an OpenTelemetry Collector \
              agent on `http://127.0.0.1:4318/v1/traces`), which can forward them over TLS"
         )));
-    } else if let Err(message) = AuthUrl::parse(endpoint) {
-        errors.push(o.key("endpoint").error(message.replace(
-            "(`http://127.0.0.1:9000/auth`)",
-            "(`http://127.0.0.1:4318/v1/traces`)",
-        )));
+    } else if let Err(message) = AuthUrl::parse_like(endpoint, "http://127.0.0.1:4318/v1/traces") {
+        errors.push(o.key("endpoint").error(message));
     }
     crate::validate::headers(&o.key("headers"), errors);
     o.at_least("max_queue", otlp.max_queue, 1, errors);

@@ -127,9 +127,15 @@ impl AuthUrl {
     /// Reads `http://host[:port][/path][?query]`. No user info (credentials do not belong
     /// in a config URL), no fragment.
     pub fn parse(text: &str) -> Result<AuthUrl, String> {
+        Self::parse_like(text, "http://127.0.0.1:9000/auth")
+    }
+
+    /// [`AuthUrl::parse`], with `example` as the URL its errors show (another use of a
+    /// plain-HTTP URL: the OTLP endpoint).
+    pub fn parse_like(text: &str, example: &str) -> Result<AuthUrl, String> {
         let bad = |why: &str| {
             Err(format!(
-                "invalid url {text:?}: {why}; write `http://host[:port]/path` (`http://127.0.0.1:9000/auth`)"
+                "invalid url {text:?}: {why}; write `http://host[:port]/path` (`{example}`)"
             ))
         };
         let lower_scheme = text.get(..8).map(str::to_ascii_lowercase);
