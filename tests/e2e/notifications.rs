@@ -157,6 +157,7 @@ notifications:
   - { url: "ftp://example.com/x" }
   - { url: "http://127.0.0.1:9/x", events: [] }
   - { url: "http://127.0.0.1:9/x", events: [started, certificate] }
+  - { url: "http://127.0.0.1:9/x", headers: { "bad name": x } }
 "#,
     );
     assert!(
@@ -170,6 +171,10 @@ notifications:
     // Listed in the issue, but nothing can send it yet: refused rather than silent.
     assert!(
         out.contains("pylon.yaml:5:") && out.contains("no `certificate` events exist yet"),
+        "{out}"
+    );
+    assert!(
+        out.contains("pylon.yaml:6:") && out.contains("bad name"),
         "{out}"
     );
     let typo = check_refuses(

@@ -141,17 +141,11 @@ pub(crate) fn validate(piece: &Piece<'_, Vec<Notification>>, errors: &mut Vec<Co
                 "no `certificate` events exist yet: Pylon serves no TLS certificates of its own; remove it",
             ));
         }
-        if target.retries > MAX_NOTIFY_RETRIES {
-            item.within("retries", target.retries, (0, MAX_NOTIFY_RETRIES), errors);
-        }
+        item.within("retries", target.retries, (0, MAX_NOTIFY_RETRIES), errors);
         if target.timeout.is_zero() {
             errors.push(item.key("timeout").error("timeout must be more than 0"));
         }
-        let headers = item.key("headers");
-        for (name, value) in &target.headers {
-            crate::middleware::check_header_name(&headers.key(name), name, errors);
-            crate::middleware::check_header_value(&headers.key(name), value, errors);
-        }
+        crate::validate::headers(&item.key("headers"), errors);
     }
 }
 
