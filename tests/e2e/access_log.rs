@@ -8,7 +8,6 @@
 use crate::harness::pylon::check_refuses;
 use crate::harness::tempdir::TempDir;
 use crate::harness::{Origin, Pylon};
-use std::net::TcpListener;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -40,12 +39,6 @@ fn json_lines(path: &Path, count: usize) -> Vec<serde_json::Value> {
         .collect()
 }
 
-/// An address nothing listens on.
-fn dead_address() -> String {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.local_addr().unwrap().to_string()
-}
-
 fn path_str(path: &Path) -> &str {
     path.to_str().unwrap()
 }
@@ -71,7 +64,7 @@ routes:
 "#,
         log = path_str(&log),
         app = origin.address(),
-        dead = dead_address(),
+        dead = crate::harness::closed_addr(),
     );
     let pylon = Pylon::start(&yaml);
     let c = pylon.client();

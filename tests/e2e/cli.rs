@@ -179,10 +179,7 @@ fn unset_variable_without_default_is_an_error() {
 fn a_directory_of_files_is_merged_and_duplicates_name_both_places() {
     let origin = Origin::start("merged");
     let dir = TempDir::new("confdir");
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap();
+    let port = crate::harness::closed_addr();
     dir.write(
         "10-listeners.yaml",
         &format!("listeners:\n  - name: web\n    address: \"{port}\"\n"),
@@ -249,10 +246,7 @@ impl Drop for DaemonGuard {
 #[test]
 fn daemon_mode_writes_the_pid_file_and_logs_to_error_log() {
     let dir = TempDir::new("daemon");
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap();
+    let port = crate::harness::closed_addr();
     let pid_file = dir.path().join("pylon.pid");
     let error_log = dir.path().join("error.log");
     let yaml = format!(

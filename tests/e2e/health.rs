@@ -92,10 +92,7 @@ fn probes_need_no_credentials_and_readiness_follows_upstream_health() {
 fn readiness_counts_only_the_listed_upstreams() {
     let origin = Origin::start("a");
     // A server nobody listens on: its health check fails at once.
-    let dead = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap()
-    };
+    let dead = crate::harness::closed_addr();
     let spare = format!(
         r#"  spare:
     servers: ["{dead}"]

@@ -49,12 +49,6 @@ fn eventually(what: &str, mut check: impl FnMut() -> bool) {
     panic!("never happened: {what}");
 }
 
-/// A loopback address nothing listens on.
-fn closed_port() -> String {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.local_addr().unwrap().to_string()
-}
-
 #[test]
 fn known_traffic_shows_in_exact_counts_on_both_listeners() {
     let good = Origin::start("good");
@@ -228,8 +222,8 @@ routes:
 #[test]
 fn upstream_errors_retries_ejections_and_health_are_counted() {
     let live = Origin::start("live");
-    let dead = closed_port();
-    let checked = closed_port();
+    let dead = crate::harness::closed_addr().to_string();
+    let checked = crate::harness::closed_addr().to_string();
     let pylon = Pylon::start(&format!(
         r#"
 listeners: [{{ name: web, address: "@listen0@" }}]

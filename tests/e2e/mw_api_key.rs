@@ -17,10 +17,7 @@ struct Setup {
 /// `web:file+key/3` from `keys.txt` (consumer `web`).
 fn setup() -> Setup {
     let origin = Origin::start("app");
-    let dead = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap();
+    let dead = crate::harness::closed_addr();
     let yaml = format!(
         r#"
 listeners: [{{ name: web, address: "@listen0@" }}]

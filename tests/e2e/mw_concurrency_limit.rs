@@ -125,10 +125,7 @@ fn each_key_has_its_own_slots() {
 #[test]
 fn slots_come_back_after_upstream_errors_refusals_and_client_disconnects() {
     let origin = Origin::start("app");
-    let dead = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap();
+    let dead = crate::harness::closed_addr();
     let yaml = format!(
         r#"
 listeners:

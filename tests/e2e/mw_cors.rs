@@ -13,10 +13,7 @@ struct Setup {
 /// answers with its own `Vary`: Pylon's second listener).
 fn setup() -> Setup {
     let origin = Origin::start("app");
-    let dead = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap();
+    let dead = crate::harness::closed_addr();
     let yaml = format!(
         r#"
 listeners:

@@ -164,10 +164,7 @@ struct Setup {
 fn setup() -> Setup {
     let origin = Origin::start("app");
     let auth = AuthServer::start();
-    let dead = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap();
+    let dead = crate::harness::closed_addr();
     let yaml = format!(
         r#"
 listeners: [{{ name: web, address: "@listen0@" }}]

@@ -72,10 +72,7 @@ struct Setup {
 /// dead upstream behind a query token).
 fn setup() -> Setup {
     let origin = Origin::start("app");
-    let dead = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap();
+    let dead = crate::harness::closed_addr();
     let rsa = SignKey::rsa();
     let yaml = format!(
         r#"

@@ -96,10 +96,7 @@ fn reuses_upstream_connections() {
 #[test]
 fn unreachable_upstream_is_502_with_json_body() {
     // A port that was free a moment ago: nothing listens there.
-    let dead = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap();
+    let dead = crate::harness::closed_addr();
     let pylon = Pylon::start(&single_upstream(&format!("[\"{dead}\"]"), ""));
     let r = pylon.client().get("/x");
     assert_eq!(r.status, 502);

@@ -51,10 +51,7 @@ fn active_http_check_takes_a_failing_server_out_and_brings_it_back() {
 #[test]
 fn active_tcp_check_marks_a_closed_port_down() {
     let live = Origin::start("live");
-    let closed = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap();
+    let closed = crate::harness::closed_addr();
     // No retries: only the health check can keep requests off the closed port.
     let extra = r#"    retries: { attempts: 0 }
     health_check: { type: tcp, interval: 200ms, timeout: 100ms, unhealthy_threshold: 1 }"#;

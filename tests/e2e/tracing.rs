@@ -371,10 +371,7 @@ fn unsampled_traces_are_propagated_but_not_exported() {
 
 #[test]
 fn a_dead_upstreams_502_names_the_trace_in_body_span_and_log() {
-    let dead = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap();
+    let dead = crate::harness::closed_addr();
     let receiver = Receiver::start();
     let pylon = Pylon::start(&config(
         &format!("[\"{dead}\"]"),
@@ -494,10 +491,7 @@ fn a_retried_call_is_one_client_span_that_every_attempt_names_as_parent() {
 #[test]
 fn a_collector_that_is_down_costs_requests_nothing() {
     let origin = Origin::start("app");
-    let dead = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap();
+    let dead = crate::harness::closed_addr();
     let pylon = Pylon::start(&config(
         &format!("[\"{}\"]", origin.address()),
         &format!("  otlp: {{ endpoint: \"http://{dead}/v1/traces\", interval: 50ms }}"),

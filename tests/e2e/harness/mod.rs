@@ -19,5 +19,13 @@ pub mod tempdir;
 pub mod webhook;
 
 pub use client::Client;
+
+/// A loopback address nothing listens on (a port the OS just handed out and took back):
+/// a dead server for tests of connect failures.
+pub fn closed_addr() -> std::net::SocketAddr {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free loopback port")
+}
 pub use origin::Origin;
 pub use pylon::Pylon;
