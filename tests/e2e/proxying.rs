@@ -199,3 +199,98 @@ routes:
         Some("127.0.0.1, ::1")
     );
 }
+
+/// An origin that answers every request on one connection with a fixed response carrying a
+/// mixed-case header, and sends the raw request heads it read (names as written) back to the
+/// test: hyper-based origins lower-case names as they parse, so they cannot show case.
+fn raw_case_origin() -> (String, std::sync::mpsc::Receiver<String>) {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind raw origin");
+    let addr = listener
+        .local_addr()
+        .expect("raw origin address")
+        .to_string();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let tx = tx.clone();
+            std::thread::spawn(move || {
+                let mut writer = stream.try_clone().expect("clone stream");
+                let mut reader = BufReader::new(stream);
+                loop {
+                    let mut head = String::new();
+                    loop {
+                        let mut line = String::new();
+                        if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                            return;
+                        }
+                        if line == "\r\n" {
+                            break;
+                        }
+                        head.push_str(&line);
+                    }
+                    let _ = tx.send(head);
+                    let answer = "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\
+                                  X-Origin-Mixed: yes\r\nContent-Length: 2\r\n\r\nok";
+                    if writer.write_all(answer.as_bytes()).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    (addr, rx)
+}
+
+/// The names of a raw header block, as written.
+fn header_names(head: &str) -> Vec<&str> {
+    head.lines()
+        .skip(1)
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, _)| k)
+        .collect()
+}
+
+#[test]
+fn header_names_are_normalised_unless_preserve_header_case_is_on() {
+    for (server, preserved) in [
+        ("", false),
+        ("server: { preserve_header_case: true }", true),
+    ] {
+        let (origin, heads) = raw_case_origin();
+        let yaml = format!(
+            "{server}\n{}",
+            single_upstream(&format!("[\"{origin}\"]"), "")
+        );
+        let pylon = Pylon::start(&yaml);
+        let r = pylon.client().request(
+            "GET",
+            "/",
+            &[
+                ("Host", "example.com"),
+                ("X-Mixed-Case", "1"),
+                ("User-Agent", "test"),
+            ],
+        );
+        assert_eq!(r.status, 200, "{server}: {}", r.text());
+        let head = heads
+            .recv_timeout(std::time::Duration::from_secs(10))
+            .expect("the origin saw the request");
+        let sent = header_names(&head);
+        let received: Vec<&str> = r.headers.iter().map(|(k, _)| k.as_str()).collect();
+        if preserved {
+            assert!(sent.contains(&"X-Mixed-Case"), "{sent:?}");
+            assert!(sent.contains(&"User-Agent"), "{sent:?}");
+            assert!(received.contains(&"X-Origin-Mixed"), "{received:?}");
+        } else {
+            // Names lower-cased both ways, but for the common few Pingora title-cases.
+            assert!(sent.contains(&"x-mixed-case"), "{sent:?}");
+            assert!(sent.contains(&"user-agent"), "{sent:?}");
+            assert!(sent.contains(&"Host"), "{sent:?}");
+            assert!(sent.contains(&"x-forwarded-for"), "{sent:?}");
+            assert!(received.contains(&"x-origin-mixed"), "{received:?}");
+        }
+        // `Content-Type` is one of those few: title-cased either way.
+        assert!(received.contains(&"Content-Type"), "{received:?}");
+    }
+}

@@ -143,6 +143,14 @@ pub struct ServerConfig {
     /// Idle upstream connections kept for reuse. Default: 128.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub upstream_keepalive_pool_size: Option<usize>,
+    /// Whether HTTP/1 header names keep the case they arrived in (`X-Request-ID` stays
+    /// `X-Request-ID`). Off by default: names are written in lower case (`x-request-id`),
+    /// as HAProxy and Envoy do, but for a few common ones Pingora title-cases (`Host`,
+    /// `Content-Type`, `Content-Length`, `Date`, `Server`, ...), which saves a second header
+    /// map per message. Names are case-insensitive in HTTP; turn
+    /// this on for a peer that reads them case-sensitively. Default: false.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub preserve_header_case: Option<bool>,
     /// Where the process id is written. Default: `/tmp/pylon.pid`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pid_file: Option<PathBuf>,

@@ -121,6 +121,8 @@ pub fn build_server(
     opt: Opt,
 ) -> Server {
     let conf = server_conf(&config.server, opt.daemon);
+    // Process-wide, set before any request is parsed (a `server` change needs a restart).
+    pingora::http::set_preserve_header_case(config.server.preserve_header_case == Some(true));
     let mut server = Server::new_with_opt_and_conf(opt, conf);
     server.bootstrap();
     // `http_proxy_service_with_name`, with the app wrapped to count client connections.

@@ -63,6 +63,26 @@ This idea is inspaired by hyper @nox
 */
 type CaseMap = HMap<CaseHeaderName>;
 
+// PYLON PATCH: whether `build` keeps the original case of header names.
+//
+// Keeping it costs a second map beside the values: every parsed header and every header a
+// proxy adds is inserted twice, and every clone copies both. A process that writes names
+// title-cased (standard names) or lower-cased (the rest) — as HAProxy and Envoy do by
+// default — turns it off once at start. On by default, as in Pingora.
+static PRESERVE_HEADER_CASE: std::sync::atomic::AtomicBool =
+    std::sync::atomic::AtomicBool::new(true);
+
+/// PYLON PATCH: choose whether headers built from now on keep their names' original case
+/// (Pingora's behaviour, the default) or are written title-cased / lower-cased.
+pub fn set_preserve_header_case(preserve: bool) {
+    PRESERVE_HEADER_CASE.store(preserve, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// PYLON PATCH: see [set_preserve_header_case].
+pub fn preserve_header_case() -> bool {
+    PRESERVE_HEADER_CASE.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 pub enum HeaderNameVariant<'a> {
     Case(&'a CaseHeaderName),
     Titled(&'a str),
@@ -169,9 +189,12 @@ impl RequestHeader {
         size_hint: Option<usize>,
     ) -> Result<Self> {
         let mut req = Self::build_no_case(method, path, size_hint)?;
-        req.header_name_map = Some(CaseMap::with_capacity(http_header_map_upper_bound(
-            size_hint,
-        )));
+        // PYLON PATCH: case kept only while the process asks for it.
+        if preserve_header_case() {
+            req.header_name_map = Some(CaseMap::with_capacity(http_header_map_upper_bound(
+                size_hint,
+            )));
+        }
         Ok(req)
     }
 
@@ -509,9 +532,12 @@ impl From<Box<ResponseHeader>> for Box<RespParts> {
 impl ResponseHeader {
     fn new(size_hint: Option<usize>) -> Self {
         let mut resp_header = Self::new_no_case(size_hint);
-        resp_header.header_name_map = Some(CaseMap::with_capacity(http_header_map_upper_bound(
-            size_hint,
-        )));
+        // PYLON PATCH: case kept only while the process asks for it.
+        if preserve_header_case() {
+            resp_header.header_name_map = Some(CaseMap::with_capacity(
+                http_header_map_upper_bound(size_hint),
+            ));
+        }
         resp_header
     }
 

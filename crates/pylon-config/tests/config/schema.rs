@@ -24,6 +24,7 @@ fn schema_has_the_expected_shape() {
         "grace_period",
         "graceful_shutdown_timeout",
         "upstream_keepalive_pool_size",
+        "preserve_header_case",
         "pid_file",
         "error_log",
         "daemon",
