@@ -214,6 +214,9 @@ mod tests {
             grace_period: Some(Duration::from_millis(1500)),
             graceful_shutdown_timeout: Some(Duration::from_secs(7)),
             upstream_keepalive_pool_size: Some(64),
+            // Not a `ServerConf` field: build_server sets it in pingora-http (tested end to
+            // end by `header_names_are_normalised_unless_preserve_header_case_is_on`).
+            preserve_header_case: Some(true),
             pid_file: Some(PathBuf::from("/run/p.pid")),
             error_log: Some(PathBuf::from("/var/log/p.err")),
             daemon: true,
