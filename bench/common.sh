@@ -20,3 +20,14 @@ stop_started() {
   for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
   for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
 }
+
+# The bare Pingora proxy builds in its own workspace against crates.io's Pingora, unpatched
+# (see bench/bare-pingora/Cargo.toml), into its own target directory.
+BARE_BIN="$ROOT/target/bare/release/bare-pingora"
+
+# build_release: Pylon and the bare proxy, release profile (skipped with SKIP_BUILD=1).
+build_release() {
+  [ "${SKIP_BUILD:-0}" = 1 ] && return 0
+  (cd "$ROOT" && cargo build --release -q -p pylon \
+    && cargo build --release -q --manifest-path bench/bare-pingora/Cargo.toml --target-dir target/bare)
+}

@@ -48,7 +48,7 @@ trap cleanup EXIT
 
 
 echo "building release binaries (mimalloc, fat LTO)..." >&2
-[ "${SKIP_BUILD:-0}" = 1 ] || (cd "$ROOT" && cargo build --release -q -p pylon -p bare-pingora)
+build_release
 
 ORIGIN=$(free_port)
 mkdir -p "$WORK/origin"
@@ -129,7 +129,7 @@ CONF
     bare-pingora|bare-pingora-fwd)
       # -fwd: the same proxy adding Pylon's three X-Forwarded-* headers (a diagnostic).
       BARE_FORWARDED=$([ "$name" = bare-pingora-fwd ] && echo 1 || echo 0) \
-        $ON_PROXY "$ROOT/target/release/bare-pingora" "127.0.0.1:$port" "127.0.0.1:$ORIGIN" \
+        $ON_PROXY "$BARE_BIN" "127.0.0.1:$port" "127.0.0.1:$ORIGIN" \
         >"$WORK/$name/log" 2>&1 & PIDS+=($!) ;;
     pylon|pylon-alt|pylon-mw|pylon-rl|pylon-off|pylon-obs)
       pylon_config "$name" "$port" "$ORIGIN" "$WORK/$name/pylon.pid" > "$WORK/$name/pylon.yaml"

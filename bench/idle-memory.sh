@@ -24,7 +24,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-[ "${SKIP_BUILD:-0}" = 1 ] || (cd "$ROOT" && cargo build --release -q -p pylon -p bare-pingora)
+build_release
 
 # Holds N idle connections open and prints kB per connection of process PID.
 cat > "$WORK/idle.py" <<'PY'
@@ -82,7 +82,7 @@ CONF
       wait_port "$port"
       pid=$(pgrep -P "$master" | head -1) ;;
     bare-pingora)
-      "$ROOT/target/release/bare-pingora" "127.0.0.1:$port" "127.0.0.1:$ORIGIN" >"$WORK/$p.log" 2>&1 & pid=$!; PIDS+=($pid)
+      "$BARE_BIN" "127.0.0.1:$port" "127.0.0.1:$ORIGIN" >"$WORK/$p.log" 2>&1 & pid=$!; PIDS+=($pid)
       wait_port "$port" ;;
     pylon|pylon-mw)
       pylon_config "$p" "$port" "$ORIGIN" "$WORK/$p.pid" > "$WORK/$p.yaml"

@@ -34,7 +34,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-[ "${SKIP_BUILD:-0}" = 1 ] || (cd "$ROOT" && cargo build --release -q -p pylon -p bare-pingora)
+build_release
 
 ORIGIN=$(free_port)
 cat > "$WORK/origin.conf" <<CONF
@@ -54,12 +54,12 @@ bare=""
 for p in $PROXIES; do
   port=$(free_port)
   case $p in
-    bare-pingora) cmd=("$ROOT/target/release/bare-pingora" "127.0.0.1:$port" "127.0.0.1:$ORIGIN") ;;
+    bare-pingora) cmd=("$BARE_BIN" "127.0.0.1:$port" "127.0.0.1:$ORIGIN") ;;
     pylon|pylon-mw|pylon-rl|pylon-off|pylon-obs) pylon_config "$p" "$port" "$ORIGIN" "$WORK/$p.pid" > "$WORK/$p.yaml"
       cmd=("$ROOT/target/release/pylon" -c "$WORK/$p.yaml" --log-level warn) ;;
     *) echo "unknown proxy $p" >&2; exit 2 ;;
   esac
-  valgrind --tool=callgrind --callgrind-out-file="$WORK/cg.$p" "${cmd[@]}" >"$WORK/$p.log" 2>&1 & vpid=$!
+  valgrind --tool=callgrind ${VG_EXTRA:-} --callgrind-out-file="$WORK/cg.$p" "${cmd[@]}" >"$WORK/$p.log" 2>&1 & vpid=$!
   for _ in $(seq 1 300); do curl -s -o /dev/null "http://127.0.0.1:$port/" && break; sleep 0.2; done
   out=$(wrk -t1 -c10 -d"${DURATION}s" -H "Origin: https://app.example.com" "http://127.0.0.1:$port/")
   kill -INT "$vpid"; wait "$vpid" 2>/dev/null || true

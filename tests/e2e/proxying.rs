@@ -294,3 +294,36 @@ fn header_names_are_normalised_unless_preserve_header_case_is_on() {
         assert!(received.contains(&"Content-Type"), "{received:?}");
     }
 }
+
+#[test]
+fn hop_by_hop_fields_and_what_connection_names_never_reach_the_origin() {
+    let origin = Origin::start("app");
+    let pylon = Pylon::start(&single_upstream(&format!("[\"{}\"]", origin.address()), ""));
+    let c = pylon.client();
+    let hop = [
+        ("Host", "example.com"),
+        ("Connection", "close, X-Secret"),
+        ("X-Secret", "nominated"),
+        ("Keep-Alive", "timeout=5"),
+        ("TE", "trailers"),
+        ("Proxy-Authorization", "Basic eDp5"),
+        ("Proxy-Connection", "keep-alive"),
+        ("X-Kept", "yes"),
+    ];
+    let r = c.request("GET", "/", &hop);
+    assert_eq!(r.status, 200, "{}", r.text());
+    for gone in [
+        "x-secret",
+        "keep-alive",
+        "te",
+        "proxy-authorization",
+        "proxy-connection",
+    ] {
+        assert_eq!(r.origin_header(gone), None, "{gone} reached the origin");
+    }
+    assert_eq!(r.origin_header("x-kept").as_deref(), Some("yes"));
+    // A request without any of them (the fast path) still forwards its own fields.
+    let r = c.request("GET", "/", &[("Host", "example.com"), ("X-Kept", "yes")]);
+    assert_eq!(r.origin_header("x-kept").as_deref(), Some("yes"));
+    assert_eq!(r.origin_header("host").as_deref(), Some("example.com"));
+}

@@ -46,18 +46,26 @@ pub fn apply(
 pub fn push_ip(out: &mut String, ip: IpAddr) {
     match ip {
         IpAddr::V4(v4) => {
+            // Written into a stack buffer and appended once: one capacity check, not fifteen.
+            let mut text = [0u8; 15];
+            let mut len = 0;
             for (i, octet) in v4.octets().into_iter().enumerate() {
                 if i > 0 {
-                    out.push('.');
+                    text[len] = b'.';
+                    len += 1;
                 }
                 if octet >= 100 {
-                    out.push(char::from(b'0' + octet / 100));
+                    text[len] = b'0' + octet / 100;
+                    len += 1;
                 }
                 if octet >= 10 {
-                    out.push(char::from(b'0' + octet / 10 % 10));
+                    text[len] = b'0' + octet / 10 % 10;
+                    len += 1;
                 }
-                out.push(char::from(b'0' + octet % 10));
+                text[len] = b'0' + octet % 10;
+                len += 1;
             }
+            out.push_str(std::str::from_utf8(&text[..len]).unwrap_or_default());
         }
         IpAddr::V6(v6) => {
             use std::fmt::Write;

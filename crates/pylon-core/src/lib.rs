@@ -9,6 +9,7 @@ pub mod errors;
 pub mod forwarded;
 pub mod hash_key;
 pub mod header_names;
+pub mod hop_by_hop;
 pub mod measured;
 pub mod metrics;
 pub mod middleware;

@@ -16,6 +16,7 @@
 
 use crate::forwarded;
 use crate::hash_key;
+use crate::hop_by_hop;
 use crate::measured::Measured;
 use crate::middleware::{Flow, GeneratedResponse, RequestState};
 use crate::request_id;
@@ -27,7 +28,7 @@ use async_trait::async_trait;
 use pingora::http::{RequestHeader, ResponseHeader};
 use pingora::prelude::*;
 use pingora::proxy::FailToProxy;
-use pingora::upstreams::peer::HttpPeer;
+use pingora::upstreams::peer::{HttpPeer, HttpUpstreamRequestPolicy};
 use pingora::ErrorType;
 use pylon_upstream::balance::Algorithm;
 use pylon_upstream::health::passive::Outcome;
@@ -436,6 +437,10 @@ impl ProxyHttp for PylonProxy {
             }
         };
         let mut peer = Box::new(selection.endpoint.peer.clone());
+        if !hop_by_hop::has_hop_by_hop(session.req_header()) {
+            // Nothing for Pingora's hop-by-hop pass to strip: skip it (see `hop_by_hop`).
+            peer.options.http_upstream_request_policy = HttpUpstreamRequestPolicy::preserve();
+        }
         let Some(up) = ctx.upstream() else {
             return Error::e_explain(ErrorType::InternalError, "route changed");
         };

@@ -48,7 +48,8 @@ pub fn borrowed_var<'a>(
 
 /// The template's value for this request.
 pub fn render(template: &Template, req: &RequestHeader, state: &RequestState) -> String {
-    let mut out = String::new();
+    // Room for a typical value (an address, an id, a host) so it is allocated once.
+    let mut out = String::with_capacity(64);
     for part in template.parts() {
         match part {
             TemplatePart::Literal(l) => out.push_str(l),
@@ -86,7 +87,11 @@ impl Value {
     ) -> Option<http::HeaderValue> {
         match self {
             Value::Fixed(v) => Some(v.clone()),
-            Value::Dynamic(t) => http::HeaderValue::from_str(&render(t, req, state)).ok(),
+            // The rendered text becomes the value's buffer (checked, not copied).
+            Value::Dynamic(t) => {
+                http::HeaderValue::from_maybe_shared(bytes::Bytes::from(render(t, req, state)))
+                    .ok()
+            }
         }
     }
 }
