@@ -89,8 +89,7 @@ impl Value {
             Value::Fixed(v) => Some(v.clone()),
             // The rendered text becomes the value's buffer (checked, not copied).
             Value::Dynamic(t) => {
-                http::HeaderValue::from_maybe_shared(bytes::Bytes::from(render(t, req, state)))
-                    .ok()
+                http::HeaderValue::from_maybe_shared(bytes::Bytes::from(render(t, req, state))).ok()
             }
         }
     }
