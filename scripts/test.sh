@@ -10,3 +10,6 @@ cargo clippy --workspace --all-targets -q -- -D warnings
 cargo test --workspace
 # The vendored, patched pingora-http (vendor/pingora-http/PYLON-PATCH.md) keeps its own tests.
 cargo test -q --manifest-path vendor/pingora-http/Cargo.toml --target-dir target
+# The vendored, patched `http` (vendor/http/PYLON-PATCH.md) too: its HeaderMap property tests
+# cover the hash and clone changes.
+cargo test -q --manifest-path vendor/http/Cargo.toml --target-dir target

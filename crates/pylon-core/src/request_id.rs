@@ -33,18 +33,33 @@ fn process_prefix() -> u64 {
     })
 }
 
+const HEX: &[u8; 16] = b"0123456789abcdef";
+
+/// `n` as 16 lower-case hex digits.
+fn hex16(n: u64) -> [u8; 16] {
+    let mut digits = [0u8; 16];
+    for (i, digit) in digits.iter_mut().enumerate() {
+        *digit = HEX[((n >> (60 - 4 * i)) & 0xf) as usize];
+    }
+    digits
+}
+
+/// The process prefix's digits, written once.
+fn prefix_hex() -> &'static [u8; 16] {
+    static DIGITS: OnceLock<[u8; 16]> = OnceLock::new();
+    DIGITS.get_or_init(|| hex16(process_prefix()))
+}
+
 /// A fresh, unique request id.
 pub fn generate() -> String {
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    // Written by hand: `format!` costs several times more, on every request.
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    let mut id = [0u8; 32];
-    let bits = (u128::from(process_prefix()) << 64) | u128::from(n);
-    for (i, digit) in id.iter_mut().enumerate() {
-        *digit = HEX[((bits >> (124 - 4 * i)) & 0xf) as usize];
-    }
+    // Written by hand: `format!` costs several times more, on every request; the prefix
+    // half is the same for every id, so only the counter is converted.
+    let mut id = Vec::with_capacity(32);
+    id.extend_from_slice(prefix_hex());
+    id.extend_from_slice(&hex16(n));
     // Always ASCII hex, so never the fallback.
-    String::from_utf8(id.to_vec()).unwrap_or_default()
+    String::from_utf8(id).unwrap_or_default()
 }
 
 /// The incoming id if it is printable ASCII of sane length, else a fresh one.

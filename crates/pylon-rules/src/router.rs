@@ -42,10 +42,14 @@ struct Entry<T> {
     value: T,
 }
 
+/// Host maps hash with foldhash rather than SipHash: their keys come from the config, so
+/// flooding them is not a client's option, and SipHash was a fifth of a lookup's cost.
+type HostMap = HashMap<Box<str>, PathTrie, foldhash::fast::RandomState>;
+
 #[derive(Debug, Default)]
 struct Index {
-    exact: HashMap<Box<str>, PathTrie>,
-    wildcard: HashMap<Box<str>, PathTrie>,
+    exact: HostMap,
+    wildcard: HostMap,
     /// The longest key in `wildcard`: suffixes of the request host longer than this are
     /// not looked up, which bounds the work a host with many labels can cause.
     longest_wildcard: usize,
