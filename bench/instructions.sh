@@ -15,7 +15,11 @@
 # route and an allowed Origin on every request) — the configs of bench/compare.sh.
 #
 # Usage: bench/instructions.sh   (env: DURATION=15 PROXIES="bare-pingora pylon pylon-mw"
-#        KEEP=DIR keeps the callgrind profiles, cg.PROXY, for callgrind_annotate)
+#        KEEP=DIR keeps the callgrind profiles, cg.PROXY, for callgrind_annotate;
+#        VG_EXTRA="--toggle-collect=*Context::run_task*" records only request work, so a
+#        kept profile's self costs add up to the per-request count)
+# Under callgrind the proxy runs ~25x slower, so costs amortised over time (Pingora's fast
+# timeouts register one timer per 10 ms slot) weigh more per request than at full speed.
 # Needs: valgrind, nginx, wrk (scripts/install-deps.sh --bench).
 set -euo pipefail
 
