@@ -1,7 +1,7 @@
 //! Proxying through the binary: balancing, forwarding headers, errors, keep-alive, `respond`.
 
 use crate::harness::configs::one_upstream;
-use crate::harness::{Client, Origin, Pylon};
+use crate::harness::{raw_server, Client, Origin, Pylon};
 use std::collections::HashMap;
 
 fn single_upstream(servers: &str, extra_upstream: &str) -> String {
@@ -205,41 +205,32 @@ routes:
 /// test: hyper-based origins lower-case names as they parse, so they cannot show case.
 fn raw_case_origin() -> (String, std::sync::mpsc::Receiver<String>) {
     use std::io::{BufRead, BufReader, Write};
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind raw origin");
-    let addr = listener
-        .local_addr()
-        .expect("raw origin address")
-        .to_string();
     let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for stream in listener.incoming().flatten() {
-            let tx = tx.clone();
-            std::thread::spawn(move || {
-                let mut writer = stream.try_clone().expect("clone stream");
-                let mut reader = BufReader::new(stream);
-                loop {
-                    let mut head = String::new();
-                    loop {
-                        let mut line = String::new();
-                        if reader.read_line(&mut line).unwrap_or(0) == 0 {
-                            return;
-                        }
-                        if line == "\r\n" {
-                            break;
-                        }
-                        head.push_str(&line);
-                    }
-                    let _ = tx.send(head);
-                    let answer = "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\
-                                  X-Origin-Mixed: yes\r\nContent-Length: 2\r\n\r\nok";
-                    if writer.write_all(answer.as_bytes()).is_err() {
-                        return;
-                    }
+    let tx = std::sync::Mutex::new(tx);
+    let addr = raw_server(move |stream| {
+        let mut writer = stream.try_clone().expect("clone stream");
+        let mut reader = BufReader::new(stream);
+        loop {
+            let mut head = String::new();
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                    return;
                 }
-            });
+                if line == "\r\n" {
+                    break;
+                }
+                head.push_str(&line);
+            }
+            let _ = tx.lock().expect("origin channel").send(head);
+            let answer = "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\
+                          X-Origin-Mixed: yes\r\nContent-Length: 2\r\n\r\nok";
+            if writer.write_all(answer.as_bytes()).is_err() {
+                return;
+            }
         }
     });
-    (addr, rx)
+    (addr.to_string(), rx)
 }
 
 /// The names of a raw header block, as written.

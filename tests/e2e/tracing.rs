@@ -3,7 +3,7 @@
 //! receiver in this file that decodes what it got; the trace id in error bodies and logs.
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -14,6 +14,7 @@ use prost::Message;
 
 use crate::harness::configs::one_upstream;
 use crate::harness::pylon::check_refuses;
+use crate::harness::raw_server;
 use crate::harness::{Origin, Pylon};
 
 /// Export requests received: their headers and decoded body.
@@ -28,16 +29,9 @@ struct Receiver {
 
 impl Receiver {
     fn start() -> Receiver {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let addr = listener.local_addr().unwrap();
         let got = Arc::new(Mutex::new(Vec::new()));
         let store = got.clone();
-        std::thread::spawn(move || {
-            for stream in listener.incoming().flatten() {
-                let store = store.clone();
-                std::thread::spawn(move || serve(stream, &store));
-            }
-        });
+        let addr = raw_server(move |stream| serve(stream, &store));
         Receiver { addr, got }
     }
 

@@ -38,13 +38,7 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
 
-    fn request(headers: &[(&str, &str)]) -> RequestHeader {
-        let mut req = RequestHeader::build("GET", b"/", None).unwrap();
-        for (k, v) in headers {
-            req.append_header(k.to_string(), *v).unwrap();
-        }
-        req
-    }
+    use crate::request_view::test_request as request;
 
     #[test]
     fn plain_requests_have_none() {

@@ -80,3 +80,14 @@ impl RequestView for PingoraRequest<'_> {
         self.client_ip
     }
 }
+
+/// A `GET /` request with `headers` appended in order, for unit tests.
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+pub(crate) fn test_request(headers: &[(&str, &str)]) -> RequestHeader {
+    let mut req = RequestHeader::build("GET", b"/", None).unwrap();
+    for (k, v) in headers {
+        req.append_header(k.to_string(), *v).unwrap();
+    }
+    req
+}

@@ -27,5 +27,23 @@ pub fn closed_addr() -> std::net::SocketAddr {
         .and_then(|l| l.local_addr())
         .expect("a free loopback port")
 }
+/// A plain TCP server on a loopback port for tests that must see or write raw bytes: each
+/// accepted connection gets its own thread running `serve`. It lives as long as the test
+/// binary (threads blocked in `accept` hold nothing else).
+pub fn raw_server(
+    serve: impl Fn(std::net::TcpStream) + Send + Sync + 'static,
+) -> std::net::SocketAddr {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind raw server");
+    let addr = listener.local_addr().expect("raw server address");
+    let serve = std::sync::Arc::new(serve);
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let serve = serve.clone();
+            std::thread::spawn(move || serve(stream));
+        }
+    });
+    addr
+}
+
 pub use origin::Origin;
 pub use pylon::Pylon;

@@ -78,8 +78,8 @@ pub fn set_preserve_header_case(preserve: bool) {
     PRESERVE_HEADER_CASE.store(preserve, std::sync::atomic::Ordering::Relaxed);
 }
 
-/// PYLON PATCH: see [set_preserve_header_case].
-pub fn preserve_header_case() -> bool {
+// PYLON PATCH: read by `build`; see [set_preserve_header_case].
+fn preserve_header_case() -> bool {
     PRESERVE_HEADER_CASE.load(std::sync::atomic::Ordering::Relaxed)
 }
 

@@ -213,15 +213,7 @@ mod tests {
     use opentelemetry::InstrumentationScope;
 
     fn a_span() -> SpanData {
-        let trace = RequestTrace {
-            trace_id: [1; 16],
-            parent_id: None,
-            span_id: [2; 8],
-            client_span_id: None,
-            first_attempt: None,
-            sampled: true,
-            replace_tracestate: false,
-        };
+        let trace = RequestTrace::for_test([1; 16], None, None);
         let measured = Measured::start();
         let scope = InstrumentationScope::builder("pylon").build();
         let info = RequestInfo {

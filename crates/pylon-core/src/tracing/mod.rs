@@ -142,6 +142,24 @@ impl Tracing {
 }
 
 impl RequestTrace {
+    /// A sampled trace with the given ids, for unit tests.
+    #[cfg(test)]
+    pub(crate) fn for_test(
+        trace_id: [u8; 16],
+        parent_id: Option<[u8; 8]>,
+        client_span_id: Option<[u8; 8]>,
+    ) -> RequestTrace {
+        RequestTrace {
+            trace_id,
+            parent_id,
+            span_id: [2; 8],
+            client_span_id,
+            first_attempt: None,
+            sampled: true,
+            replace_tracestate: false,
+        }
+    }
+
     /// Adds `traceparent` to an upstream attempt's request, naming the client span as the
     /// parent. `attempt_started` is when this attempt started (as the proxy measured it).
     pub fn inject(

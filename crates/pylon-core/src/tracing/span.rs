@@ -204,15 +204,7 @@ mod tests {
 
     #[test]
     fn a_proxied_request_makes_a_server_span_and_its_client_child() {
-        let trace = RequestTrace {
-            trace_id: [7; 16],
-            parent_id: Some([1; 8]),
-            span_id: [2; 8],
-            client_span_id: Some([3; 8]),
-            first_attempt: None,
-            sampled: true,
-            replace_tracestate: false,
-        };
+        let trace = RequestTrace::for_test([7; 16], Some([1; 8]), Some([3; 8]));
         let mut measured = Measured::start();
         measured.attempt("10.0.0.5:8080".parse().unwrap());
         measured.upstream_answered(503);
@@ -250,15 +242,7 @@ mod tests {
 
     #[test]
     fn an_unmatched_request_is_named_by_its_method_and_has_no_client_span() {
-        let trace = RequestTrace {
-            trace_id: [7; 16],
-            parent_id: None,
-            span_id: [2; 8],
-            client_span_id: None,
-            first_attempt: None,
-            sampled: true,
-            replace_tracestate: false,
-        };
+        let trace = RequestTrace::for_test([7; 16], None, None);
         let measured = Measured::start();
         let info = RequestInfo {
             method: "POST",

@@ -209,13 +209,7 @@ mod tests {
         RequestKey::compile(&LimitKey(parts.iter().map(|p| p.to_string()).collect())).unwrap()
     }
 
-    fn req(headers: &[(&str, &str)]) -> RequestHeader {
-        let mut r = RequestHeader::build("GET", b"/", None).unwrap();
-        for (k, v) in headers {
-            r.append_header(k.to_string(), *v).unwrap();
-        }
-        r
-    }
+    use crate::request_view::test_request as req;
 
     fn state(ip: &str, route: &str, consumer: Option<&str>) -> RequestState {
         RequestState {
