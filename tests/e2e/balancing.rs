@@ -79,7 +79,10 @@ fn least_conn_sends_new_requests_to_the_idle_server() {
 #[test]
 fn least_time_prefers_the_faster_server() {
     let (fast, slow) = (Origin::start("fast"), Origin::start("slow"));
-    slow.set_delay(Duration::from_millis(60));
+    // Far slower than any stall of the fast path on a busy CI machine: the estimate is a
+    // peak EWMA, so one fast response delayed past the slow server's latency (it happened
+    // at 60 ms) would make the two look alike for the rest of the test.
+    slow.set_delay(Duration::from_millis(300));
     let pylon = Pylon::start(&config(
         &weighted(&[&fast, &slow], &[1, 1]),
         "    balance: least_time",
