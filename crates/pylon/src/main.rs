@@ -28,7 +28,7 @@ use std::time::Duration;
 const EXIT_SPAN_FLUSH: Duration = Duration::from_secs(2);
 
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: pylon_alloc::PylonAlloc = pylon_alloc::PylonAlloc;
 
 /// Logs go to `server.error_log` when set (appended, in the foreground and as a daemon),
 /// else to stderr. The filter is `--log-level`, else `RUST_LOG`, else `info`.
