@@ -13,3 +13,6 @@ cargo test -q --manifest-path vendor/pingora-http/Cargo.toml --target-dir target
 # The vendored, patched `http` (vendor/http/PYLON-PATCH.md) too: its HeaderMap property tests
 # cover the hash and clone changes.
 cargo test -q --manifest-path vendor/http/Cargo.toml --target-dir target
+# The vendored, patched pingora-core (vendor/pingora-core/PYLON-PATCH.md): the tests of its
+# patches (its other tests need the internet).
+cargo test -q --manifest-path vendor/pingora-core/Cargo.toml --target-dir target --lib pylon_patch
