@@ -14,5 +14,6 @@ cargo test -q --manifest-path vendor/pingora-http/Cargo.toml --target-dir target
 # cover the hash and clone changes.
 cargo test -q --manifest-path vendor/http/Cargo.toml --target-dir target
 # The vendored, patched pingora-core (vendor/pingora-core/PYLON-PATCH.md): the tests of its
-# patches (its other tests need the internet).
-cargo test -q --manifest-path vendor/pingora-core/Cargo.toml --target-dir target --lib pylon_patch
+# patches and its HTTP/1 protocol tests (its connector tests need the internet).
+cargo test -q --manifest-path vendor/pingora-core/Cargo.toml --target-dir target --lib -- \
+  pylon_patch protocols::http::v1
