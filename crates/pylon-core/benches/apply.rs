@@ -27,7 +27,7 @@ use pylon_upstream::dns::{DnsSettings, Resolver};
 /// apply took three times as long (131 ms instead of 39 ms on the machine of
 /// docs/benchmarks.md).
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: pylon_alloc::PylonAlloc = pylon_alloc::PylonAlloc;
 
 const ROUTES: usize = 10_000;
 const UPSTREAMS: usize = 100;
