@@ -887,6 +887,29 @@ mod pylon_patch_tests {
     }
 
     #[tokio::test]
+    async fn the_decision_comes_from_the_recorded_address_not_the_kernel() {
+        use crate::protocols::SocketDigest;
+        use crate::protocols::l4::socket::SocketAddr;
+        use std::os::unix::io::RawFd;
+        let (_a, a_address) = listener().await;
+        let (_b, b_address) = listener().await;
+        let (a, b) = (BasicPeer::new(&a_address), BasicPeer::new(&b_address));
+        let connector = TransportConnector::new(None);
+        let mut stream = connector.new_stream(&a).await.unwrap();
+        // Record `b` for a stream that really leads to `a`: only a check that reads the
+        // record (and makes no syscall) now says `b`.
+        let digest = SocketDigest::from_raw_fd(stream.id() as RawFd);
+        digest
+            .peer_addr
+            .set(Some(SocketAddr::Inet(b_address.parse().unwrap())))
+            .unwrap();
+        stream.set_socket_digest(digest);
+        assert!(stream_is_to_peer(&stream, &b));
+        assert!(!stream_is_to_peer(&stream, &a));
+        assert!(a.matches_fd(stream.id()));
+    }
+
+    #[tokio::test]
     async fn a_released_stream_is_reused_for_its_peer() {
         let (listener, address) = listener().await;
         let peer = BasicPeer::new(&address);
