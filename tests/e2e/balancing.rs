@@ -89,18 +89,34 @@ fn least_conn_sends_new_requests_to_the_idle_server() {
 #[test]
 fn least_time_prefers_the_faster_server() {
     let (fast, slow) = (Origin::start("fast"), Origin::start("slow"));
-    // Far slower than any stall of the fast path on a busy CI machine: the estimate is a
-    // peak EWMA, so one fast response delayed past the slow server's latency (it happened
-    // at 60 ms) would make the two look alike for the rest of the test.
-    slow.set_delay(Duration::from_millis(300));
     let pylon = Pylon::start(&config(
         &weighted(&[&fast, &slow], &[1, 1]),
         "    balance: least_time",
     ));
-    let got = counts(&pylon.client(), 40);
+    let client = pylon.client();
+    // Both servers answer alike first, so each has a latency sample: a server without one
+    // counts as fast as the other, which would make the first picks a coin toss each.
+    counts(&client, 10);
+    // Then one takes a second per answer. Least time tries it once or twice more (its
+    // estimate is low until its first slow sample), then avoids it. A second is far beyond
+    // a stall of the fast path on a busy machine; a stall beyond the slow server's latency
+    // would make the fast one look slow for seconds (the estimate is a peak EWMA, τ = 10 s),
+    // which is what failed this test with a 60 ms and then a 300 ms slow server.
+    slow.set_delay(Duration::from_secs(1));
+    let (mut to_fast, mut slowest_fast) = (0, Duration::ZERO);
+    for i in 0..30 {
+        let started = Instant::now();
+        let r = client.get(&format!("/n/{i}"));
+        assert_eq!(r.status, 200, "{}", r.text());
+        if r.served_by() == "fast" {
+            to_fast += 1;
+            slowest_fast = slowest_fast.max(started.elapsed());
+        }
+    }
     assert!(
-        got.get("fast").copied().unwrap_or(0) >= 34,
-        "least_time should send most requests to the fast server: {got:?}"
+        to_fast >= 27,
+        "least_time sent {to_fast} of 30 requests to the fast server (its slowest answer took \
+         {slowest_fast:?})"
     );
 }
 
