@@ -3,9 +3,11 @@
 #
 # What is compared: requests per second and p99 latency of each proxy in front of the SAME
 # origin (an nginx answering a 12-byte body), one worker each, HTTP/1.1 keep-alive on both
-# sides, driven by wrk. Rounds alternate between the proxies so that drift in the machine
-# (thermal, noisy neighbours) hits all of them alike; the median round is reported, with
-# ratios against nginx (the target to beat) and against the bare Pingora proxy (the floor).
+# sides, driven by wrk. Rounds alternate between the proxies (in reverse order every other
+# round) so that drift in the machine (thermal, noisy neighbours) hits all of them alike;
+# the median round is reported, with ratios against nginx (the target to beat) and against
+# the bare Pingora proxy (the floor), and the median of each round's ratio to the bare proxy
+# (steadier: rounds drift together).
 #
 # CPU placement: on this 2-core machine, an unpinned run lets the scheduler put the proxy on
 # the same core as wrk or the origin in one round and not in the next, which moves results by
@@ -145,8 +147,12 @@ CONF
 for p in $PROXIES; do start_proxy "$p"; done
 
 declare -A RPS P99
+# Every other round runs the proxies in reverse order, so that none always follows the
+# same neighbour (or always runs first, on a machine still settling).
+REVERSED=$(tr ' ' '\n' <<<"$PROXIES" | { grep -v '^$' || true; } | tac | tr '\n' ' ')
 for round in $(seq 1 "$ROUNDS"); do
-  for p in $PROXIES; do
+  order=$PROXIES; [ $((round % 2)) = 0 ] && order=$REVERSED
+  for p in $order; do
     extra=()
     [ "$p" = pylon-mw ] && extra=(-H "Origin: https://app.example.com")
     out=$($ON_LOAD wrk -t1 -c"$CONNECTIONS" -d"${DURATION}s" --latency "${extra[@]}" "http://127.0.0.1:${PORT[$p]}/")
@@ -167,14 +173,23 @@ to_ms() { # wrk prints 812.00us / 1.23ms / 1.01s
 nginx_rps=$(median <<<"${RPS[nginx]:-}")
 bare_rps=$(median <<<"${RPS[bare-pingora]:-}")
 echo
-echo "| proxy | req/s (median of $ROUNDS) | p99 ms (median) | vs nginx | vs bare Pingora |"
-echo "| --- | ---: | ---: | ---: | ---: |"
+# Each round's ratio to the bare proxy, then their median: rounds drift together (the
+# machine's speed moves ±10% here), so a ratio within a round is steadier than a ratio of
+# medians taken from different rounds.
+round_ratio() {
+  [ -n "${RPS[bare-pingora]:-}" ] || { echo "-"; return; }
+  paste -d' ' <(tr ' ' '\n' <<<"${RPS[$1]}" | { grep -v '^$' || true; }) \
+              <(tr ' ' '\n' <<<"${RPS[bare-pingora]}" | { grep -v '^$' || true; }) \
+    | awk '{printf "%f ", $1/$2}' | median | awk '{printf "%.2f", $1}'
+}
+echo "| proxy | req/s (median of $ROUNDS) | p99 ms (median) | vs nginx | vs bare Pingora | vs bare, median of rounds |"
+echo "| --- | ---: | ---: | ---: | ---: | ---: |"
 for p in $PROXIES; do
   rps=$(median <<<"${RPS[$p]}")
   p99=$(to_ms <<<"${P99[$p]}" | median)
   vs_nginx=$( [ -n "$nginx_rps" ] && awk -v a="$rps" -v b="$nginx_rps" 'BEGIN{printf "%.2f", a/b}' || echo "-")
   vs_bare=$( [ -n "$bare_rps" ] && awk -v a="$rps" -v b="$bare_rps" 'BEGIN{printf "%.2f", a/b}' || echo "-")
-  printf '| %s | %.0f | %.2f | %s | %s |\n' "$p" "$rps" "$p99" "$vs_nginx" "$vs_bare"
+  printf '| %s | %.0f | %.2f | %s | %s | %s |\n' "$p" "$rps" "$p99" "$vs_nginx" "$vs_bare" "$(round_ratio "$p")"
 done
 echo
 echo "wrk -t1 -c$CONNECTIONS -d${DURATION}s, $ROUNDS alternating rounds, $(nproc) cores, pinned: $PIN, $(date -u +%F)"
