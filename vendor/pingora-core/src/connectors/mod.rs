@@ -482,14 +482,15 @@ use tokio::io::AsyncReadExt;
 /// a custom connector) and peers reached through a CONNECT proxy keep Pingora's check.
 #[cfg(unix)]
 fn stream_is_to_peer<P: Peer>(stream: &Stream, peer: &P) -> bool {
-    if peer.get_proxy().is_none() {
-        if let Some(digest) = stream.get_socket_digest() {
-            if let Some(Some(connected_to)) = digest.peer_addr.get() {
-                return connected_to == peer.address();
-            }
-        }
+    let digest = stream.get_socket_digest();
+    let recorded = digest
+        .as_ref()
+        .and_then(|d| d.peer_addr.get())
+        .and_then(Option::as_ref);
+    match recorded {
+        Some(connected_to) if peer.get_proxy().is_none() => connected_to == peer.address(),
+        _ => peer.matches_fd(stream.id()),
     }
-    peer.matches_fd(stream.id())
 }
 
 /// Test whether a stream is already closed or not reusable (server sent unexpected data)
@@ -888,8 +889,8 @@ mod pylon_patch_tests {
 
     #[tokio::test]
     async fn the_decision_comes_from_the_recorded_address_not_the_kernel() {
-        use crate::protocols::SocketDigest;
         use crate::protocols::l4::socket::SocketAddr;
+        use crate::protocols::SocketDigest;
         use std::os::unix::io::RawFd;
         let (_a, a_address) = listener().await;
         let (_b, b_address) = listener().await;
