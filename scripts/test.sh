@@ -17,3 +17,8 @@ cargo test -q --manifest-path vendor/http/Cargo.toml --target-dir target
 # patches and its HTTP/1 protocol tests (its connector tests need the internet).
 cargo test -q --manifest-path vendor/pingora-core/Cargo.toml --target-dir target --lib -- \
   pylon_patch protocols::http::v1
+# The vendored, patched pingora-proxy (vendor/pingora-proxy/PYLON-PATCH.md): its unit tests,
+# with the task pipe's.
+cargo test -q --manifest-path vendor/pingora-proxy/Cargo.toml --target-dir target --lib
+# The vendored, patched pingora-timeout (vendor/pingora-timeout/PYLON-PATCH.md): its tests.
+cargo test -q --manifest-path vendor/pingora-timeout/Cargo.toml --target-dir target

@@ -32,7 +32,7 @@ use pingora::upstreams::peer::{HttpPeer, HttpUpstreamRequestPolicy};
 use pingora::ErrorType;
 use pylon_upstream::balance::Algorithm;
 use pylon_upstream::health::passive::Outcome;
-use pylon_upstream::server::now_ms;
+use pylon_upstream::server::{ms_at, now_ms};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -408,7 +408,10 @@ impl ProxyHttp for PylonProxy {
             return Error::e_explain(ErrorType::InternalError, "no upstream for this route");
         };
         let pool = up.pool.clone();
-        let now = now_ms();
+        // One clock reading for the balancer's and the budget's milliseconds and the
+        // attempt's start.
+        let attempt_started = Instant::now();
+        let now = ms_at(attempt_started);
         match ctx.selection.take() {
             // A retry: remember where the last attempt went, so this one goes elsewhere.
             Some(previous) => ctx.tried.push(previous.endpoint.state.address),
@@ -462,7 +465,14 @@ impl ProxyHttp for PylonProxy {
                 *t = Some(t.map_or(left, |t| t.min(left)));
             }
         }
-        ctx.measured.attempt(selection.endpoint.state.address);
+        // The attempt starts once a server is chosen: after the wait when it queued.
+        let attempt_started = if selection.queued {
+            Instant::now()
+        } else {
+            attempt_started
+        };
+        ctx.measured
+            .attempt_at(selection.endpoint.state.address, attempt_started);
         ctx.selection = Some(selection);
         Ok(peer)
     }

@@ -123,6 +123,9 @@ pub fn build_server(
     let conf = server_conf(&config.server, opt.daemon);
     // Process-wide, set before any request is parsed (a `server` change needs a restart).
     pingora::http::set_preserve_header_case(config.server.preserve_header_case == Some(true));
+    // Nothing in Pylon asks a stream how long its reads waited: not timing them saves
+    // clock reads on every request (vendor/pingora-core/PYLON-PATCH.md).
+    pingora::protocols::l4::stream::set_track_read_pending_time(false);
     let mut server = Server::new_with_opt_and_conf(opt, conf);
     server.bootstrap();
     // `http_proxy_service_with_name`, with the app wrapped to count client connections.

@@ -63,6 +63,8 @@ pub enum SelectError {
 pub struct Selection {
     pub endpoint: Arc<Endpoint>,
     pub in_flight: InFlight,
+    /// Whether it waited in the server's connection queue (`max_connections`).
+    pub queued: bool,
     _permit: Option<OwnedSemaphorePermit>,
 }
 
@@ -310,13 +312,13 @@ impl UpstreamPool {
             let limit = endpoint.limit.clone();
             (endpoint, limit)
         };
-        let permit = match limit {
-            None => None,
+        let (permit, queued) = match limit {
+            None => (None, false),
             Some(limit) => match limit.clone().try_acquire_owned() {
-                Ok(permit) => Some(permit),
+                Ok(permit) => (Some(permit), false),
                 Err(_) => {
                     match tokio::time::timeout(self.queue_timeout, limit.acquire_owned()).await {
-                        Ok(Ok(permit)) => Some(permit),
+                        Ok(Ok(permit)) => (Some(permit), true),
                         _ => return Err(SelectError::Busy),
                     }
                 }
@@ -326,6 +328,7 @@ impl UpstreamPool {
         Ok(Selection {
             endpoint,
             in_flight,
+            queued,
             _permit: permit,
         })
     }
