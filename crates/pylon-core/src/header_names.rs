@@ -7,6 +7,8 @@
 
 use std::sync::LazyLock;
 
+use http::HeaderValue;
+
 pub use pingora::http::PreparedHeaderName;
 
 macro_rules! prepared {
@@ -37,6 +39,23 @@ pub fn prepare(name: &str) -> Result<PreparedHeaderName, String> {
     PreparedHeaderName::new(name).map_err(|_| format!("invalid header name {name:?}"))
 }
 
+/// A configured header value (a fixed `headers` value, a `cors` list), checked, and static
+/// when it can be — visible ASCII, what `HeaderValue::from_static` takes: adding it to a
+/// request then copies a pointer, where a shared value took and gave back a reference count
+/// (an atomic operation each way). Each distinct text is kept once for the life of the
+/// process (`pingora::http::intern`), like prepared names.
+pub fn configured_value(text: &str) -> Result<HeaderValue, String> {
+    let checked =
+        HeaderValue::from_str(text).map_err(|_| format!("invalid header value {text:?}"))?;
+    if text
+        .bytes()
+        .all(|b| (b' '..=b'~').contains(&b) || b == b'\t')
+    {
+        return Ok(HeaderValue::from_static(pingora::http::intern(text)));
+    }
+    Ok(checked)
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -57,5 +76,20 @@ mod tests {
         assert!(wire.contains("X-Forwarded-For: 10.0.0.1\r\n"), "{wire}");
         assert!(wire.contains("x-Custom: a\r\n"), "{wire}");
         assert!(prepare("bad name").is_err());
+    }
+
+    #[test]
+    fn configured_values_are_checked_and_static_when_visible_ascii() {
+        let value = configured_value("max-age=63072000; includeSubDomains").unwrap();
+        assert_eq!(value, "max-age=63072000; includeSubDomains");
+        // Interned: a second config with the same text shares the first's bytes.
+        let again = configured_value("max-age=63072000; includeSubDomains").unwrap();
+        assert_eq!(value.as_bytes().as_ptr(), again.as_bytes().as_ptr());
+        // Text `from_static` would refuse (beyond ASCII) is kept as a checked value.
+        assert_eq!(
+            configured_value("café").unwrap().as_bytes(),
+            "café".as_bytes()
+        );
+        assert!(configured_value("a\r\nb").is_err());
     }
 }

@@ -12,7 +12,9 @@ use std::time::{Duration, Instant, SystemTime};
 pub struct Measured {
     /// When the proxy made the request's context (the request header was read).
     pub received: Instant,
-    /// Wall-clock time of `received`, for log timestamps and span start times.
+    /// Wall-clock time of `received`, for log timestamps and span start times. Set by
+    /// [`Measured::finish`] when a consumer needs it (the Unix epoch until then): reading the
+    /// wall clock on every request for consumers that are off cost a clock read each.
     pub received_at: SystemTime,
     /// When the current upstream attempt started (the server was chosen).
     pub attempt_started: Option<Instant>,
@@ -43,7 +45,7 @@ impl Measured {
     pub fn start() -> Self {
         Measured {
             received: Instant::now(),
-            received_at: SystemTime::now(),
+            received_at: SystemTime::UNIX_EPOCH,
             attempt_started: None,
             attempts: 0,
             upstream_connect: None,
@@ -88,9 +90,16 @@ impl Measured {
         self.upstream_header
     }
 
-    /// The request is done: its duration is fixed now.
-    pub fn finish(&mut self) {
-        self.finished = Some(self.received.elapsed());
+    /// The request is done: its duration is fixed now. With `wall_clock` (an access log or a
+    /// trace will report it), `received_at` is set: now on the wall clock, less the duration.
+    pub fn finish(&mut self, wall_clock: bool) {
+        let elapsed = self.received.elapsed();
+        self.finished = Some(elapsed);
+        if wall_clock {
+            self.received_at = SystemTime::now()
+                .checked_sub(elapsed)
+                .unwrap_or(SystemTime::UNIX_EPOCH);
+        }
     }
 
     /// The request's duration once finished, else the time since it arrived.

@@ -584,15 +584,17 @@ impl ProxyHttp for PylonProxy {
             route.chain.logging(ctx.ran, e, &mut ctx.state);
         }
         let status = final_status(session, e);
-        // One clock read: spans, the access log and metrics report the same duration.
-        ctx.measured.finish();
-        if let (Some(tracing), Some(trace)) = (&ctx.snapshot.tracing, &ctx.trace) {
-            tracing.finish(trace, || ctx.span_info(session, status), &ctx.measured);
-        }
         let access_log = ctx
             .route
             .as_ref()
             .map_or(&ctx.snapshot.access_log, |r| &r.access_log);
+        // One clock read: spans, the access log and metrics report the same duration; a
+        // second, of the wall clock, only for the consumers that print a time.
+        let traced = ctx.snapshot.tracing.is_some() && ctx.trace.is_some();
+        ctx.measured.finish(traced || access_log.is_some());
+        if let (Some(tracing), Some(trace)) = (&ctx.snapshot.tracing, &ctx.trace) {
+            tracing.finish(trace, || ctx.span_info(session, status), &ctx.measured);
+        }
         if let Some(log) = access_log {
             let upstream = ctx.upstream().map(|up| up.pool.name.as_str());
             log.log(session, status, &ctx.state, &ctx.measured, upstream);

@@ -45,7 +45,7 @@ mod case_header_name;
 use case_header_name::CaseHeaderName;
 pub use case_header_name::IntoCaseHeaderName;
 // PYLON PATCH: header names parsed once.
-pub use case_header_name::PreparedHeaderName;
+pub use case_header_name::{intern, PreparedHeaderName};
 
 pub mod prelude {
     pub use crate::RequestHeader;
@@ -885,17 +885,22 @@ fn append_header_value<T>(
     name: impl IntoCaseHeaderName,
     value: T,
 ) -> Result<bool> {
-    // PYLON PATCH: a prepared name is not parsed again.
-    let (header_name, case_header_name) = name.into_header_names()?;
-    // store the original case in the map
-    if let Some(name_map) = name_map {
-        // Use the non-panicking `try_append`: the infallible `append` calls
-        // `.expect("size overflows MAX_SIZE")` internally, which would abort the
-        // process if the case map ever exceeded `http`'s `MAX_SIZE` (1 << 15).
-        name_map
-            .try_append(header_name.clone(), case_header_name)
-            .or_err(InvalidHTTPHeader, "header name map size overflows MAX_SIZE")?;
-    }
+    // PYLON PATCH: a prepared name is not parsed again, and the case half is only made
+    // when it is kept.
+    let header_name = match name_map {
+        // store the original case in the map
+        Some(name_map) => {
+            let (header_name, case_header_name) = name.into_header_names()?;
+            // Use the non-panicking `try_append`: the infallible `append` calls
+            // `.expect("size overflows MAX_SIZE")` internally, which would abort the
+            // process if the case map ever exceeded `http`'s `MAX_SIZE` (1 << 15).
+            name_map
+                .try_append(header_name.clone(), case_header_name)
+                .or_err(InvalidHTTPHeader, "header name map size overflows MAX_SIZE")?;
+            header_name
+        }
+        None => name.into_header_name()?,
+    };
 
     // Non-panicking `try_append` for the same reason as the case map above.
     value_map.try_append(header_name, value).or_err(
@@ -911,12 +916,17 @@ fn insert_header_value<T>(
     name: impl IntoCaseHeaderName,
     value: T,
 ) -> Result<()> {
-    // PYLON PATCH: a prepared name is not parsed again.
-    let (header_name, case_header_name) = name.into_header_names()?;
-    if let Some(name_map) = name_map {
-        // store the original case in the map
-        name_map.insert(header_name.clone(), case_header_name);
-    }
+    // PYLON PATCH: a prepared name is not parsed again, and the case half is only made
+    // when it is kept.
+    let header_name = match name_map {
+        Some(name_map) => {
+            let (header_name, case_header_name) = name.into_header_names()?;
+            // store the original case in the map
+            name_map.insert(header_name.clone(), case_header_name);
+            header_name
+        }
+        None => name.into_header_name()?,
+    };
     value_map.insert(header_name, value);
     Ok(())
 }

@@ -22,7 +22,7 @@ use pingora::Result;
 use pylon_config::middleware::{Cors as Config, OriginPattern};
 
 use super::{Flow, GeneratedResponse, Hooks, Middleware, RequestState};
-use crate::header_names as names;
+use crate::header_names::{self as names, configured_value};
 
 /// Methods allowed in preflights when `allowed_methods` is not set.
 const DEFAULT_METHODS: [&str; 6] = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"];
@@ -61,9 +61,7 @@ pub fn compile(def: &Config) -> Result<Arc<dyn Middleware>, String> {
         Some(list) => list.clone(),
         None => DEFAULT_METHODS.iter().map(|m| m.to_string()).collect(),
     };
-    let value = |text: String| {
-        HeaderValue::from_str(&text).map_err(|_| format!("invalid header value {text:?}"))
-    };
+    let value = |text: String| configured_value(&text);
     let headers = match &def.allowed_headers {
         Some(list) if !list.iter().any(|h| h == "*") => {
             AllowedHeaders::Listed(list.iter().map(|h| h.to_ascii_lowercase()).collect())

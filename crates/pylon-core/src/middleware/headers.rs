@@ -11,7 +11,7 @@ use pylon_config::middleware::{HeaderChanges, Headers as Config, ServerHeader};
 
 use super::vars::Value;
 use super::{Hooks, Middleware, RequestState};
-use crate::header_names::{prepare, PreparedHeaderName};
+use crate::header_names::{configured_value, prepare, PreparedHeaderName};
 
 /// `Server: Pylon/VERSION` for `server: on`.
 const PYLON_SERVER: &str = concat!("Pylon/", env!("CARGO_PKG_VERSION"));
@@ -84,7 +84,7 @@ pub fn compile(def: &Config) -> Result<Arc<dyn Middleware>, String> {
         .unwrap_or_default()
         .into_iter()
         .map(|(name, value)| {
-            HeaderValue::from_str(&value)
+            configured_value(&value)
                 .map(|v| (PreparedHeaderName::from_static(name), v))
                 .map_err(|_| format!("invalid value {value:?} for {name}"))
         })

@@ -71,9 +71,7 @@ impl Value {
     /// Prepares `template` as a header value. Fails only on values validation refuses.
     pub fn header(template: &Template) -> Result<Value, String> {
         match template.as_literal() {
-            Some(text) => http::HeaderValue::from_str(&text)
-                .map(Value::Fixed)
-                .map_err(|_| format!("invalid header value {text:?}")),
+            Some(text) => crate::header_names::configured_value(&text).map(Value::Fixed),
             None => Ok(Value::Dynamic(template.clone())),
         }
     }

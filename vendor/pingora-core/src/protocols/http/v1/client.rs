@@ -307,14 +307,24 @@ impl HttpSession {
 
                         let buf = std::mem::take(&mut self.response_header_read_buf).freeze();
 
+                        // PYLON PATCH: the name is sliced out of the buffer (a reference
+                        // count taken, and given back when the header is dropped) only when
+                        // the header keeps its case; otherwise it is parsed where it lies.
+                        let keeps_case = response_header.has_case();
                         for header in header_refs {
-                            let header_name = header.get_name_bytes(&buf);
-                            let header_name = header_name.into_case_header_name();
                             let value_bytes = header.get_value_bytes(&buf);
                             let header_value = pingora_http::header_value_from_raw(value_bytes);
-                            if let Err(e) = response_header
-                                .append_header(header_name, header_value)
-                                .or_err(InvalidHTTPHeader, "while parsing request header")
+                            let appended = if keeps_case {
+                                let header_name = header.get_name_bytes(&buf);
+                                response_header.append_header(
+                                    header_name.into_case_header_name(),
+                                    header_value,
+                                )
+                            } else {
+                                response_header.append_header(header.get_name(&buf), header_value)
+                            };
+                            if let Err(e) =
+                                appended.or_err(InvalidHTTPHeader, "while parsing request header")
                             {
                                 return self.fail_response_header_read(e);
                             }

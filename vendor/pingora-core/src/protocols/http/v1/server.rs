@@ -382,18 +382,27 @@ impl HttpSession {
                         };
                         let buf = buf.freeze();
 
+                        // PYLON PATCH: the name is sliced out of the buffer (a reference
+                        // count taken, and given back when the header is dropped) only when
+                        // the header keeps its case; otherwise it is parsed where it lies.
+                        let keeps_case = request_header.has_case();
                         for header in header_refs {
-                            let header_name = header.get_name_bytes(&buf);
-                            let header_name = header_name.into_case_header_name();
                             let value_bytes = header.get_value_bytes(&buf);
                             // safe because this is from what we parsed
                             let header_value = unsafe {
                                 http::HeaderValue::from_maybe_shared_unchecked(value_bytes)
                             };
 
-                            request_header
-                                .append_header(header_name, header_value)
-                                .or_err(InvalidHTTPHeader, "while parsing request header")?;
+                            if keeps_case {
+                                let header_name = header.get_name_bytes(&buf);
+                                request_header.append_header(
+                                    header_name.into_case_header_name(),
+                                    header_value,
+                                )
+                            } else {
+                                request_header.append_header(header.get_name(&buf), header_value)
+                            }
+                            .or_err(InvalidHTTPHeader, "while parsing request header")?;
                         }
 
                         let contains_transfer_encoding =
