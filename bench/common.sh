@@ -1,6 +1,6 @@
 # bench/common.sh — helpers the bench scripts share, sourced after they set ROOT.
 #
-# PIDS collects the processes a script starts; stop_started kills and reaps them (by pid,
+# PIDS collects the processes a script starts; stop_started stops and reaps them (by pid,
 # never by name). WORK is the script's scratch directory, removed by the EXIT trap the
 # script sets (its `cleanup` calls stop_started, then removes WORK).
 
@@ -16,8 +16,10 @@ wait_port() {
   echo "nothing listens on $1" >&2; return 1
 }
 
+# SIGINT: Pingora's fast shutdown (on SIGTERM the bare proxy waits out Pingora's default
+# five-minute grace period); nginx, HAProxy and Caddy stop at once on either.
 stop_started() {
-  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+  for pid in "${PIDS[@]}"; do kill -INT "$pid" 2>/dev/null || true; done
   for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
 }
 

@@ -70,6 +70,29 @@ impl Time {
 pub struct TimerStub(Arc<Notify>, Arc<AtomicBool>);
 
 impl TimerStub {
+    // PYLON PATCH: another stub of the same timer (for the registration cache).
+    fn share(&self) -> TimerStub {
+        TimerStub(self.0.clone(), self.1.clone())
+    }
+}
+
+// PYLON PATCH: the timer this thread registered last, by manager id and due time.
+//
+// A proxy registers a timer for nearly every read it waits on, each due `read_timeout` from
+// now, rounded up to the 10 ms resolution: at thousands of requests a second, most
+// registrations land in the slot the previous one created. Each went through the thread's
+// tree (a `thread_local` lookup, a read lock, a B-tree search over up to one entry per 10 ms
+// of the timeout); the last slot is now kept here and handed out again while it is the slot
+// asked for and has not fired.
+thread_local! {
+    static LAST_REGISTERED: std::cell::RefCell<Option<(u64, Time, TimerStub)>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+// PYLON PATCH: ids that tell timer managers apart in `LAST_REGISTERED`.
+static NEXT_MANAGER_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+impl TimerStub {
     /// Wait for the timer to expire.
     pub async fn poll(self) {
         if self.1.load(Ordering::SeqCst) {
@@ -104,6 +127,8 @@ pub struct TimerManager {
     // Start a new clock thread if this is -1 or staled. The clock thread should keep updating this
     clock_watchdog: AtomicI64,
     paused: AtomicBool,
+    // PYLON PATCH: this manager's key in `LAST_REGISTERED`.
+    id: u64,
 }
 
 // Consider the clock thread is dead after it fails to update the thread in DELAYS_SEC
@@ -116,6 +141,7 @@ impl Default for TimerManager {
             zero: Instant::now(),
             clock_watchdog: AtomicI64::new(-DELAYS_SEC),
             paused: AtomicBool::new(false),
+            id: NEXT_MANAGER_ID.fetch_add(1, Ordering::Relaxed),
         }
     }
 }
@@ -223,6 +249,25 @@ impl TimerManager {
             return timer.subscribe();
         }
         let now: Time = (now + duration - self.zero).into();
+        // PYLON PATCH: the slot this thread registered last, while unfired, without the tree.
+        let cached = LAST_REGISTERED.with(|last| match &*last.borrow() {
+            Some((id, time, stub))
+                if *id == self.id && *time == now && !stub.1.load(Ordering::SeqCst) =>
+            {
+                Some(stub.share())
+            }
+            _ => None,
+        });
+        if let Some(stub) = cached {
+            return stub;
+        }
+        let stub = self.register_in_tree(now);
+        LAST_REGISTERED.with(|last| *last.borrow_mut() = Some((self.id, now, stub.share())));
+        stub
+    }
+
+    // PYLON PATCH: Pingora's registration, now behind the cache above.
+    fn register_in_tree(&self, now: Time) -> TimerStub {
         {
             let timers = self.timers.get_or(|| RwLock::new(BTreeMap::new())).read();
             if let Some(t) = timers.get(&now) {
@@ -301,6 +346,31 @@ mod tests {
         t2.poll().await;
         // t2 fired along t1 so no extra wait time
         assert_eq!(now.elapsed().as_secs(), 0);
+    }
+
+    // PYLON PATCH: registrations in one slot share its timer, also through the cache; a
+    // fired slot is not handed out again.
+    #[tokio::test]
+    async fn pylon_patch_the_last_slot_is_shared_until_it_fires() {
+        let tm = Arc::new(TimerManager::new());
+        let clock = tm.clone();
+        std::thread::spawn(move || clock.clock_thread());
+        let now = Instant::now();
+        let first = tm.register_timer_at(now, Duration::from_millis(50));
+        let second = tm.register_timer_at(now, Duration::from_millis(50));
+        assert!(Arc::ptr_eq(&first.0, &second.0), "one slot, one timer");
+        // Another manager's slot with the same due time is its own.
+        let other = TimerManager::new();
+        let elsewhere = other.register_timer_at(now, Duration::from_millis(50));
+        assert!(!Arc::ptr_eq(&first.0, &elsewhere.0));
+        first.poll().await;
+        assert!(now.elapsed() >= Duration::from_millis(40));
+        // The slot fired: a registration for the same (now past) time gets a fresh timer,
+        // which the clock fires at its next tick, not one that has already fired.
+        let late = tm.register_timer_at(now, Duration::from_millis(50));
+        assert!(!Arc::ptr_eq(&second.0, &late.0));
+        assert!(!late.1.load(Ordering::SeqCst));
+        late.poll().await;
     }
 
     // PYLON PATCH: a timer registered with an earlier clock reading is due from that reading.

@@ -173,12 +173,12 @@ impl ApiKey {
 impl Middleware for ApiKey {
     fn hooks(&self) -> Hooks {
         Hooks {
-            request: true,
+            request_now: true,
             ..Hooks::default()
         }
     }
 
-    async fn request(&self, session: &mut Session, state: &mut RequestState) -> Result<Flow> {
+    fn request_now(&self, session: &mut Session, state: &mut RequestState) -> Result<Flow> {
         let req = session.req_header_mut();
         // Taken out first, whatever the outcome: a refused request is logged too.
         let mut presented: Vec<Vec<u8>> = Vec::new();

@@ -210,13 +210,13 @@ fn vary_origin(response: &mut ResponseHeader) -> Result<()> {
 impl Middleware for Cors {
     fn hooks(&self) -> Hooks {
         Hooks {
-            request: true,
+            request_now: true,
             response: true,
             ..Hooks::default()
         }
     }
 
-    async fn request(&self, session: &mut Session, _state: &mut RequestState) -> Result<Flow> {
+    fn request_now(&self, session: &mut Session, _state: &mut RequestState) -> Result<Flow> {
         let req = session.req_header();
         let is_preflight = req.method == http::Method::OPTIONS
             && req.headers.contains_key(header::ORIGIN)

@@ -37,12 +37,12 @@ pub fn compile(def: &Config) -> Result<Arc<dyn Middleware>, String> {
 impl Middleware for IpFilter {
     fn hooks(&self) -> Hooks {
         Hooks {
-            request: true,
+            request_now: true,
             ..Hooks::default()
         }
     }
 
-    async fn request(&self, session: &mut Session, state: &mut RequestState) -> Result<Flow> {
+    fn request_now(&self, session: &mut Session, state: &mut RequestState) -> Result<Flow> {
         if !self.proxies.is_empty() {
             if let Some(peer) = state.peer_ip {
                 state.client_ip = Some(self.proxies.resolve(peer, session.req_header()));

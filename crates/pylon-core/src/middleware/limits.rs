@@ -81,13 +81,13 @@ fn refusal(limits: &Limits, req: &RequestHeader) -> Option<(u16, &'static str)> 
 impl Middleware for Limits {
     fn hooks(&self) -> Hooks {
         Hooks {
-            request: true,
+            request_now: true,
             request_body: self.max_body_size.is_some(),
             ..Hooks::default()
         }
     }
 
-    async fn request(&self, session: &mut Session, _state: &mut RequestState) -> Result<Flow> {
+    fn request_now(&self, session: &mut Session, _state: &mut RequestState) -> Result<Flow> {
         if let Some((status, message)) = refusal(self, session.req_header()) {
             return Ok(Flow::Reject(status, message.into()));
         }

@@ -2,8 +2,9 @@
 //! middlewares compile into once per snapshot.
 //!
 //! Order, also drawn in `docs/architecture.md`:
-//! - **request side**, in list order: each middleware's [`Middleware::request`]; the first
-//!   that answers ends it (later middlewares and the upstream are skipped);
+//! - **request side**, in list order: each middleware's [`Middleware::request_now`] or
+//!   [`Middleware::request`]; the first that answers ends it (later middlewares and the
+//!   upstream are skipped);
 //! - **request body**, in list order, as pieces stream upstream;
 //! - **upstream request**, in list order, on each attempt's copy of the request, after
 //!   Pylon's own `X-Forwarded-*` headers (so a middleware may change those);
@@ -147,6 +148,8 @@ impl GeneratedResponse {
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Hooks {
     pub request: bool,
+    /// [`Middleware::request_now`] instead of [`Middleware::request`].
+    pub request_now: bool,
     pub request_body: bool,
     pub upstream_request: bool,
     pub response: bool,
@@ -169,6 +172,16 @@ pub trait Middleware: Send + Sync + Debug {
     ///
     /// By default the request goes on.
     async fn request(&self, _session: &mut Session, _state: &mut RequestState) -> Result<Flow> {
+        Ok(Flow::Continue)
+    }
+
+    /// The same phase for a middleware that decides without waiting (no I/O, no lock to wait
+    /// for): called instead of [`Middleware::request`] when [`Hooks::request_now`] is set,
+    /// with the same contract, and without the future an `async` hook allocates on every
+    /// request.
+    ///
+    /// By default the request goes on.
+    fn request_now(&self, _session: &mut Session, _state: &mut RequestState) -> Result<Flow> {
         Ok(Flow::Continue)
     }
 
@@ -316,10 +329,14 @@ impl Chain {
     ) -> Result<Flow> {
         for (i, (mw, hooks)) in self.entries.iter().enumerate() {
             *ran = i;
-            if !hooks.request {
+            let flow = if hooks.request_now {
+                mw.request_now(session, state)?
+            } else if hooks.request {
+                mw.request(session, state).await?
+            } else {
                 continue;
-            }
-            match mw.request(session, state).await? {
+            };
+            match flow {
                 Flow::Continue => {}
                 answer => return Ok(answer),
             }

@@ -134,12 +134,12 @@ impl Redirect {
 impl Middleware for Redirect {
     fn hooks(&self) -> Hooks {
         Hooks {
-            request: true,
+            request_now: true,
             ..Hooks::default()
         }
     }
 
-    async fn request(&self, session: &mut Session, state: &mut RequestState) -> Result<Flow> {
+    fn request_now(&self, session: &mut Session, state: &mut RequestState) -> Result<Flow> {
         let req = session.req_header();
         let Some(location) = self.location(req, state) else {
             return Ok(Flow::Continue);

@@ -36,14 +36,14 @@ pub fn compile(def: &Config) -> Result<Arc<dyn Middleware>, String> {
 impl Middleware for RequestId {
     fn hooks(&self) -> Hooks {
         Hooks {
-            request: true,
+            request_now: true,
             upstream_request: self.upstream,
             response: self.response,
             ..Hooks::default()
         }
     }
 
-    async fn request(&self, session: &mut Session, state: &mut RequestState) -> Result<Flow> {
+    fn request_now(&self, session: &mut Session, state: &mut RequestState) -> Result<Flow> {
         let id = if self.keep_incoming {
             let incoming = session.req_header().headers.get(self.header.name());
             from_incoming(incoming.map(|v| v.as_bytes()))

@@ -45,12 +45,12 @@ pub fn compile(def: &Config) -> Result<Arc<dyn Middleware>, String> {
 impl Middleware for Respond {
     fn hooks(&self) -> Hooks {
         Hooks {
-            request: true,
+            request_now: true,
             ..Hooks::default()
         }
     }
 
-    async fn request(&self, session: &mut Session, state: &mut RequestState) -> Result<Flow> {
+    fn request_now(&self, session: &mut Session, state: &mut RequestState) -> Result<Flow> {
         if let Some(rule) = &self.when {
             // The client address as resolved so far (an earlier `ip_filter` may have read it
             // from a trusted proxy's headers), so `ClientIP` sees the real client.
