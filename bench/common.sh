@@ -16,10 +16,14 @@ wait_port() {
   echo "nothing listens on $1" >&2; return 1
 }
 
-# SIGINT: Pingora's fast shutdown (on SIGTERM the bare proxy waits out Pingora's default
-# five-minute grace period); nginx, HAProxy and Caddy stop at once on either.
+# SIGINT first: Pingora's fast shutdown (on SIGTERM the bare proxy waits out Pingora's
+# default five-minute grace period). A background job of a script starts with SIGINT
+# ignored, and HAProxy, which sets no handler for it, keeps running: SIGTERM follows for
+# whatever is still there a second later.
 stop_started() {
   for pid in "${PIDS[@]}"; do kill -INT "$pid" 2>/dev/null || true; done
+  sleep 1
+  for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
   for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
 }
 

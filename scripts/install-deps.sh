@@ -6,7 +6,7 @@
 #   redis-server   — the rate_limit tests run a real Redis (backend: redis)
 #   protobuf-compiler — the etcd client crate (etcd-client) compiles etcd's .proto files with protoc
 #   etcd-server etcd-client — the etcd fleet tests run a real etcd, and use etcdctl
-# Benchmarks (bench/compare.sh, bench/instructions.sh) additionally need: nginx-light haproxy
+# Benchmarks (bench/compare.sh, bench/paired.sh, bench/instructions.sh) additionally need: nginx-light haproxy
 # caddy wrk valgrind (pass --bench).
 set -euo pipefail
 
