@@ -37,3 +37,28 @@ build_release() {
   (cd "$ROOT" && cargo build --release -q -p pylon \
     && cargo build --release -q --manifest-path bench/bare-pingora/Cargo.toml --target-dir target/bare)
 }
+
+# start_origin [COMMAND PREFIX...]: the origin every bench proxies to — one nginx worker
+# answering a 12-byte body, keep-alive without limit — on a free port, set in ORIGIN; run
+# under the prefix when given (`start_origin taskset -c 0`). Needs WORK.
+start_origin() {
+  ORIGIN=$(free_port)
+  mkdir -p "$WORK/origin"
+  cat > "$WORK/origin/nginx.conf" <<CONF
+worker_processes 1;
+daemon off;
+pid $WORK/origin/nginx.pid;
+error_log $WORK/origin/error.log warn;
+events { worker_connections 8192; }
+http {
+  access_log off;
+  keepalive_requests 1000000;
+  server {
+    listen 127.0.0.1:$ORIGIN;
+    location / { return 200 "hello world\n"; }
+  }
+}
+CONF
+  "$@" nginx -p "$WORK/origin" -c "$WORK/origin/nginx.conf" & PIDS+=($!)
+  wait_port "$ORIGIN"
+}

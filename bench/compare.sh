@@ -52,25 +52,8 @@ trap cleanup EXIT
 echo "building release binaries (mimalloc, fat LTO)..." >&2
 build_release
 
-ORIGIN=$(free_port)
-mkdir -p "$WORK/origin"
-cat > "$WORK/origin/nginx.conf" <<CONF
-worker_processes 1;
-daemon off;
-pid $WORK/origin/nginx.pid;
-error_log $WORK/origin/error.log warn;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  keepalive_requests 1000000;
-  server {
-    listen 127.0.0.1:$ORIGIN;
-    location / { return 200 "hello world\n"; }
-  }
-}
-CONF
-$ON_LOAD nginx -p "$WORK/origin" -c "$WORK/origin/nginx.conf" & PIDS+=($!)
-wait_port "$ORIGIN"
+# shellcheck disable=SC2086 # ON_LOAD is a command prefix, or empty
+start_origin $ON_LOAD
 
 declare -A PORT
 start_proxy() {

@@ -56,15 +56,7 @@ time.sleep(1)
 print(f"{(rss() - before) / n:.1f}")
 PY
 
-ORIGIN=$(free_port)
-cat > "$WORK/origin.conf" <<CONF
-worker_processes 1; daemon off; pid $WORK/origin.pid; error_log $WORK/origin.err warn;
-events { worker_connections 8192; }
-http { access_log off; keepalive_requests 1000000;
-  server { listen 127.0.0.1:$ORIGIN; location / { return 200 "hello world\n"; } } }
-CONF
-nginx -p "$WORK" -c "$WORK/origin.conf" & PIDS+=($!)
-wait_port "$ORIGIN"
+start_origin
 
 echo "| proxy | kB per idle keep-alive connection ($CONNECTIONS connections) |"
 echo "| --- | ---: |"
@@ -91,5 +83,7 @@ CONF
     *) echo "unknown proxy $p" >&2; exit 2 ;;
   esac
   printf '| %s | %s |\n' "$p" "$(python3 "$WORK/idle.py" "$port" "$pid" "$CONNECTIONS")"
-  kill "$pid" 2>/dev/null || true
+  # SIGINT: Pingora's fast shutdown (on SIGTERM it would wait out its five-minute grace
+  # period, and the script with it).
+  kill -INT "$pid" 2>/dev/null || true
 done

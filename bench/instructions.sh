@@ -40,17 +40,7 @@ trap cleanup EXIT
 
 build_release
 
-ORIGIN=$(free_port)
-cat > "$WORK/origin.conf" <<CONF
-worker_processes 1;
-daemon off;
-pid $WORK/origin.pid;
-error_log $WORK/origin.err warn;
-events { worker_connections 1024; }
-http { access_log off; keepalive_requests 1000000;
-  server { listen 127.0.0.1:$ORIGIN; location / { return 200 "hello world\n"; } } }
-CONF
-nginx -p "$WORK" -c "$WORK/origin.conf" & PIDS+=($!)
+start_origin
 
 echo "| proxy | requests | instructions per request | vs bare Pingora |"
 echo "| --- | ---: | ---: | ---: |"
