@@ -62,3 +62,22 @@ CONF
   "$@" nginx -p "$WORK/origin" -c "$WORK/origin/nginx.conf" & PIDS+=($!)
   wait_port "$ORIGIN"
 }
+
+# median: the median of numbers given one per line or separated by spaces.
+median() { tr ' ' '\n' | { grep -v '^$' || true; } | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+
+# start_bare NAME PORT [COMMAND PREFIX...]: the bare Pingora proxy on PORT in front of
+# ORIGIN, logging to WORK/NAME.log (BARE_FORWARDED passes through the environment).
+start_bare() {
+  local name=$1 port=$2; shift 2
+  "$@" "$BARE_BIN" "127.0.0.1:$port" "127.0.0.1:$ORIGIN" >"$WORK/$name.log" 2>&1 & PIDS+=($!)
+}
+
+# start_pylon NAME PORT BIN [COMMAND PREFIX...]: Pylon (the binary BIN) on PORT with
+# bench/pylon-config.sh's config NAME, its files in WORK/NAME/. Needs pylon-config.sh.
+start_pylon() {
+  local name=$1 port=$2 bin=$3; shift 3
+  mkdir -p "$WORK/$name"
+  pylon_config "$name" "$port" "$ORIGIN" "$WORK/$name/pylon.pid" > "$WORK/$name/pylon.yaml"
+  "$@" "$bin" -c "$WORK/$name/pylon.yaml" --log-level warn >"$WORK/$name/log" 2>&1 & PIDS+=($!)
+}

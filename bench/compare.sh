@@ -113,15 +113,14 @@ CONF
         $ON_PROXY caddy run --config "$WORK/caddy/Caddyfile" --adapter caddyfile >"$WORK/caddy/log" 2>&1 & PIDS+=($!) ;;
     bare-pingora|bare-pingora-fwd)
       # -fwd: the same proxy adding Pylon's three X-Forwarded-* headers (a diagnostic).
+      # shellcheck disable=SC2086 # ON_PROXY is a command prefix, or empty
       BARE_FORWARDED=$([ "$name" = bare-pingora-fwd ] && echo 1 || echo 0) \
-        $ON_PROXY "$BARE_BIN" "127.0.0.1:$port" "127.0.0.1:$ORIGIN" \
-        >"$WORK/$name/log" 2>&1 & PIDS+=($!) ;;
+        start_bare "$name" "$port" $ON_PROXY ;;
     pylon|pylon-alt|pylon-mw|pylon-rl|pylon-off|pylon-obs)
-      pylon_config "$name" "$port" "$ORIGIN" "$WORK/$name/pylon.pid" > "$WORK/$name/pylon.yaml"
       bin="$ROOT/target/release/pylon"
       [ "$name" = pylon-alt ] && bin=${PYLON_ALT_BIN:?set PYLON_ALT_BIN to compare another build}
-      $ON_PROXY "$bin" -c "$WORK/$name/pylon.yaml" --log-level warn \
-        >"$WORK/$name/log" 2>&1 & PIDS+=($!) ;;
+      # shellcheck disable=SC2086 # ON_PROXY is a command prefix, or empty
+      start_pylon "$name" "$port" "$bin" $ON_PROXY ;;
     *) echo "unknown proxy $name" >&2; exit 2 ;;
   esac
   wait_port "$port"
@@ -148,7 +147,6 @@ for round in $(seq 1 "$ROUNDS"); do
   done
 done
 
-median() { tr ' ' '\n' | { grep -v '^$' || true; } | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 to_ms() { # wrk prints 812.00us / 1.23ms / 1.01s
   tr ' ' '\n' | { grep -v '^$' || true; } | awk '/us$/ {sub("us","");print $1/1000;next} /ms$/ {sub("ms","");print $1;next} /s$/ {sub("s","");print $1*1000}'
 }

@@ -74,11 +74,10 @@ CONF
       wait_port "$port"
       pid=$(pgrep -P "$master" | head -1) ;;
     bare-pingora)
-      "$BARE_BIN" "127.0.0.1:$port" "127.0.0.1:$ORIGIN" >"$WORK/$p.log" 2>&1 & pid=$!; PIDS+=($pid)
+      start_bare "$p" "$port"; pid=${PIDS[-1]}
       wait_port "$port" ;;
     pylon|pylon-mw)
-      pylon_config "$p" "$port" "$ORIGIN" "$WORK/$p.pid" > "$WORK/$p.yaml"
-      "$ROOT/target/release/pylon" -c "$WORK/$p.yaml" --log-level warn >"$WORK/$p.log" 2>&1 & pid=$!; PIDS+=($pid)
+      start_pylon "$p" "$port" "$ROOT/target/release/pylon"; pid=${PIDS[-1]}
       wait_port "$port" ;;
     *) echo "unknown proxy $p" >&2; exit 2 ;;
   esac

@@ -47,13 +47,14 @@ echo "| --- | ---: | ---: | ---: |"
 bare=""
 for p in $PROXIES; do
   port=$(free_port)
+  # shellcheck disable=SC2086 # VG_EXTRA holds valgrind options, split on purpose
+  vg=(valgrind --tool=callgrind ${VG_EXTRA:-} --callgrind-out-file="$WORK/cg.$p")
   case $p in
-    bare-pingora) cmd=("$BARE_BIN" "127.0.0.1:$port" "127.0.0.1:$ORIGIN") ;;
-    pylon|pylon-mw|pylon-rl|pylon-off|pylon-obs) pylon_config "$p" "$port" "$ORIGIN" "$WORK/$p.pid" > "$WORK/$p.yaml"
-      cmd=("$ROOT/target/release/pylon" -c "$WORK/$p.yaml" --log-level warn) ;;
+    bare-pingora) start_bare "$p" "$port" "${vg[@]}" ;;
+    pylon|pylon-mw|pylon-rl|pylon-off|pylon-obs) start_pylon "$p" "$port" "$ROOT/target/release/pylon" "${vg[@]}" ;;
     *) echo "unknown proxy $p" >&2; exit 2 ;;
   esac
-  valgrind --tool=callgrind ${VG_EXTRA:-} --callgrind-out-file="$WORK/cg.$p" "${cmd[@]}" >"$WORK/$p.log" 2>&1 & vpid=$!
+  vpid=${PIDS[-1]}
   for _ in $(seq 1 300); do curl -s -o /dev/null "http://127.0.0.1:$port/" && break; sleep 0.2; done
   out=$(wrk -t1 -c10 -d"${DURATION}s" -H "Origin: https://app.example.com" "http://127.0.0.1:$port/")
   kill -INT "$vpid"; wait "$vpid" 2>/dev/null || true

@@ -49,24 +49,18 @@ build_release
 
 start_origin taskset -c 0
 
+# Every proxy on core 1, each on a free port recorded in PORT.
 declare -A PORT
-start_bare() {
-  local name=$1 port; port=$(free_port); PORT[$name]=$port
-  taskset -c 1 "$BARE_BIN" "127.0.0.1:$port" "127.0.0.1:$ORIGIN" >"$WORK/$name.log" 2>&1 & PIDS+=($!)
-  wait_port "$port"
-}
-start_pylon() {
-  local name=$1 port; port=$(free_port); PORT[$name]=$port
-  mkdir -p "$WORK/$name"
-  pylon_config "$name" "$port" "$ORIGIN" "$WORK/$name/pylon.pid" > "$WORK/$name/pylon.yaml"
-  taskset -c 1 "$ROOT/target/release/pylon" -c "$WORK/$name/pylon.yaml" --log-level warn \
-    >"$WORK/$name/log" 2>&1 & PIDS+=($!)
-  wait_port "$port"
-}
-
-start_bare bare-pingora
-[ "$CONTROL" = 1 ] && start_bare bare-pingora-2
-for p in $PROXIES; do start_pylon "$p"; done
+BARES=bare-pingora
+[ "$CONTROL" = 1 ] && BARES="$BARES bare-pingora-2"
+for p in $BARES $PROXIES; do
+  PORT[$p]=$(free_port)
+  case $p in
+    bare-*) start_bare "$p" "${PORT[$p]}" taskset -c 1 ;;
+    *) start_pylon "$p" "${PORT[$p]}" "$ROOT/target/release/pylon" taskset -c 1 ;;
+  esac
+  wait_port "${PORT[$p]}"
+done
 
 # load NAME: wrk on core 0 for DURATION seconds; prints req/s.
 load() {
@@ -75,8 +69,6 @@ load() {
   taskset -c 0 wrk -t1 -c"$CONNECTIONS" -d"${DURATION}s" "${extra[@]}" "http://127.0.0.1:${PORT[$1]}/" \
     | awk '/^Requests\/sec/ {print $2}'
 }
-
-median() { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
 declare -A RATIOS
 PAIRS=$PROXIES
@@ -97,9 +89,9 @@ echo
 echo "| proxy | vs bare Pingora, same core at once (median of $ROUNDS) | lowest round | highest round |"
 echo "| --- | ---: | ---: | ---: |"
 for p in $PAIRS; do
-  values=$(tr ' ' '\n' <<<"${RATIOS[$p]}" | { grep -v '^$' || true; })
-  printf '| %s | %.3f | %.3f | %.3f |\n' "$p" "$(median <<<"$values")" \
-    "$(sort -g <<<"$values" | head -1)" "$(sort -g <<<"$values" | tail -1)"
+  sorted=$(tr ' ' '\n' <<<"${RATIOS[$p]}" | { grep -v '^$' || true; } | sort -g)
+  printf '| %s | %.3f | %.3f | %.3f |\n' "$p" "$(median <<<"$sorted")" \
+    "$(head -1 <<<"$sorted")" "$(tail -1 <<<"$sorted")"
 done
 echo
 echo "wrk -t1 -c$CONNECTIONS -d${DURATION}s against each of a pair at once, proxies on core 1, $(nproc) cores, $(date -u +%F)"

@@ -58,14 +58,9 @@ impl Measured {
         }
     }
 
-    /// A new upstream attempt to `addr` starts now.
-    pub fn attempt(&mut self, addr: SocketAddr) {
-        self.attempt_at(addr, Instant::now());
-    }
-
-    /// A new upstream attempt to `addr` started at `started` (a clock reading the caller
-    /// took for other uses too).
-    pub fn attempt_at(&mut self, addr: SocketAddr, started: Instant) {
+    /// A new upstream attempt to `addr` started at `started` (the caller's clock reading,
+    /// which it also uses for the balancer).
+    pub fn attempt(&mut self, addr: SocketAddr, started: Instant) {
         self.attempt_started = Some(started);
         self.attempts += 1;
         self.upstream_addr = Some(addr);

@@ -472,7 +472,7 @@ impl ProxyHttp for PylonProxy {
             attempt_started
         };
         ctx.measured
-            .attempt_at(selection.endpoint.state.address, attempt_started);
+            .attempt(selection.endpoint.state.address, attempt_started);
         ctx.selection = Some(selection);
         Ok(peer)
     }

@@ -69,13 +69,6 @@ impl Time {
 /// the stub for waiting for a timer to be expired.
 pub struct TimerStub(Arc<Notify>, Arc<AtomicBool>);
 
-impl TimerStub {
-    // PYLON PATCH: another stub of the same timer (for the registration cache).
-    fn share(&self) -> TimerStub {
-        TimerStub(self.0.clone(), self.1.clone())
-    }
-}
-
 // PYLON PATCH: the timer this thread registered last, by manager id and due time.
 //
 // A proxy registers a timer for nearly every read it waits on, each due `read_timeout` from
@@ -93,6 +86,11 @@ thread_local! {
 static NEXT_MANAGER_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 impl TimerStub {
+    // PYLON PATCH: another stub of the same timer (for the registration cache).
+    fn share(&self) -> TimerStub {
+        TimerStub(self.0.clone(), self.1.clone())
+    }
+
     /// Wait for the timer to expire.
     pub async fn poll(self) {
         if self.1.load(Ordering::SeqCst) {

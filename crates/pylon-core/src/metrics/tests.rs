@@ -46,7 +46,7 @@ fn the_exposition_writes_exactly_the_listed_families() {
     reload_recorded(true, std::time::SystemTime::now());
     let route = &snapshot.routes["api"];
     let mut measured = crate::measured::Measured::start();
-    measured.attempt("127.0.0.1:9001".parse().unwrap());
+    measured.attempt("127.0.0.1:9001".parse().unwrap(), std::time::Instant::now());
     measured.connected(false);
     measured.upstream_answered(200);
     record(Some(&route.metrics), "GET", 200, &measured, 5, 7);

@@ -61,7 +61,6 @@ pub fn compile(def: &Config) -> Result<Arc<dyn Middleware>, String> {
         Some(list) => list.clone(),
         None => DEFAULT_METHODS.iter().map(|m| m.to_string()).collect(),
     };
-    let value = |text: String| configured_value(&text);
     let headers = match &def.allowed_headers {
         Some(list) if !list.iter().any(|h| h == "*") => {
             AllowedHeaders::Listed(list.iter().map(|h| h.to_ascii_lowercase()).collect())
@@ -71,16 +70,16 @@ pub fn compile(def: &Config) -> Result<Arc<dyn Middleware>, String> {
     Ok(Arc::new(Cors {
         origins,
         any_origin,
-        methods_value: value(methods.join(", "))?,
+        methods_value: configured_value(&methods.join(", "))?,
         methods,
         headers,
         exposed: (!def.exposed_headers.is_empty())
-            .then(|| value(def.exposed_headers.join(", ")))
+            .then(|| configured_value(&def.exposed_headers.join(", ")))
             .transpose()?,
         credentials: def.allow_credentials,
         max_age: def
             .max_age
-            .map(|d| value(d.as_secs().to_string()))
+            .map(|d| configured_value(&d.as_secs().to_string()))
             .transpose()?,
     }))
 }

@@ -206,7 +206,7 @@ mod tests {
     fn a_proxied_request_makes_a_server_span_and_its_client_child() {
         let trace = RequestTrace::for_test([7; 16], Some([1; 8]), Some([3; 8]));
         let mut measured = Measured::start();
-        measured.attempt("10.0.0.5:8080".parse().unwrap());
+        measured.attempt("10.0.0.5:8080".parse().unwrap(), std::time::Instant::now());
         measured.upstream_answered(503);
         let info = RequestInfo {
             method: "GET",
